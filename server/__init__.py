@@ -1,0 +1,1 @@
+"""t2l server (FastAPI + Redis cache + vLLM multi-LoRA engine). Imports `hypernet`, never `training`."""

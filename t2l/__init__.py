@@ -1,0 +1,1 @@
+"""t2l: Text-to-LoRA tooling shared by the packages (offline assets, the `t2l` command line)."""
