@@ -132,13 +132,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from hypernet import AdapterFormatError, CheckpointError, DescriptionError
-
     try:
         return args.func(args)
-    except (assets.AssetError, CheckpointError, DescriptionError, AdapterFormatError) as exc:
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
         print(f"t2l {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _is_user_error(exc: Exception) -> bool:
+    """Errors that mean bad input or a broken file, not a bug. hypernet (and torch) is only imported by the
+    commands that need it, so `t2l assets prepare` stays fast on a warm cache."""
+    if isinstance(exc, assets.AssetError):
+        return True
+    hypernet = sys.modules.get("hypernet")
+    return hypernet is not None and isinstance(
+        exc, (hypernet.CheckpointError, hypernet.DescriptionError, hypernet.AdapterFormatError))
 
 
 if __name__ == "__main__":
