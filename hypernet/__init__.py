@@ -1,7 +1,7 @@
 """t2l hypernetwork: task description -> LoRA adapter (Text-to-LoRA, arXiv 2506.06105). Imports nothing of ours."""
 
 from .adapter import Adapter, AdapterFormatError
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, init_checkpoint, load_checkpoint, save_checkpoint
 from .config import HyperConfig
 from .encoder import DescriptionError, SentenceTransformerEncoder, TaskEncoder, normalize_description
 from .generate import generate_adapters
@@ -13,6 +13,6 @@ from .targets import TargetSpec, targets_from_config, targets_from_model
 __all__ = [
     "Adapter", "AdapterFormatError", "Checkpoint", "CheckpointError", "DescriptionError", "HyperConfig",
     "HyperLoRA", "LoRABatch", "SentenceTransformerEncoder", "TargetSpec", "TaskEncoder", "apply_lora",
-    "count_parameters", "delta_weight", "generate_adapters", "inject", "load_checkpoint", "lora_scale",
+    "count_parameters", "delta_weight", "generate_adapters", "init_checkpoint", "inject", "load_checkpoint", "lora_scale",
     "normalize_description", "save_checkpoint", "targets_from_config", "targets_from_model",
 ]

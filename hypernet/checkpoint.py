@@ -113,3 +113,20 @@ def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "
     model.to(device).eval()
     return Checkpoint(model, meta["base_model"], meta["encoder"]["name"], meta["digest"],
                       meta.get("provenance", {}), folder)
+
+
+def init_checkpoint(directory: str | os.PathLike, base_config: Any, base_model: str, encoder: str,
+                    config: HyperConfig, seed: int = 0, head_noise: float = 0.0) -> str:
+    """Write an UNTRAINED checkpoint for `base_config` (an HF config or path); returns its digest.
+
+    With head_noise = 0 an L net generates adapters with delta W = 0 (the base model's behaviour); head_noise > 0
+    draws random head weights so adapters change the model (demos, engine tests).
+    """
+    torch.manual_seed(seed)
+    model = HyperLoRA(config, targets_from_config(base_config, config.target_modules))
+    if head_noise > 0:
+        with torch.no_grad():
+            for head in model.heads.values():
+                head.weight.normal_(0.0, head_noise)
+    provenance = {"trained": False, "seed": seed, "head_noise": head_noise, "created_by": "init_checkpoint"}
+    return save_checkpoint(directory, model, base_model, encoder, provenance)

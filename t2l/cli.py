@@ -18,15 +18,11 @@ def _cmd_assets_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_checkpoint_init(args: argparse.Namespace) -> int:
-    import torch
-    from transformers import AutoConfig
-
-    from hypernet import HyperConfig, HyperLoRA, count_parameters, save_checkpoint, targets_from_config
+    from hypernet import HyperConfig, init_checkpoint
+    from hypernet.checkpoint import META_FILE
 
     from .assets import prepare_base_model, prepare_encoder
 
-    torch.manual_seed(args.seed)
-    base_config = AutoConfig.from_pretrained(prepare_base_model(args.base_model))
     encoder_dim = args.embed_dim
     if encoder_dim is None:
         from hypernet import SentenceTransformerEncoder
@@ -34,16 +30,10 @@ def _cmd_checkpoint_init(args: argparse.Namespace) -> int:
         encoder_dim = SentenceTransformerEncoder(prepare_encoder(args.encoder)).dim
     config = HyperConfig(variant=args.variant, embed_dim=encoder_dim, hidden=args.hidden, rank=args.rank,
                          alpha=args.alpha, use_rslora=not args.no_rslora, target_modules=tuple(args.targets))
-    model = HyperLoRA(config, targets_from_config(base_config, config.target_modules))
-    if args.head_noise > 0:  # an untrained net whose adapters do change the model (demos, engine tests)
-        with torch.no_grad():
-            for head in model.heads.values():
-                head.weight.normal_(0.0, args.head_noise)
-    digest = save_checkpoint(args.out, model, args.base_model, args.encoder,
-                             provenance={"trained": False, "seed": args.seed, "head_noise": args.head_noise,
-                                         "created_by": "t2l checkpoint init"})
-    print(json.dumps({"checkpoint": args.out, "digest": digest, "parameters": count_parameters(model),
-                      "trained": False}, indent=2))
+    digest = init_checkpoint(args.out, prepare_base_model(args.base_model), args.base_model, args.encoder, config,
+                             seed=args.seed, head_noise=args.head_noise)
+    params = json.loads((Path(args.out) / META_FILE).read_text())["parameters"]
+    print(json.dumps({"checkpoint": args.out, "digest": digest, "parameters": params, "trained": False}, indent=2))
     return 0
 
 
