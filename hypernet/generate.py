@@ -1,29 +1,44 @@
-"""Descriptions -> adapters: normalise, embed once for the batch, one hypernetwork pass, split."""
+"""Descriptions -> adapters: normalise, embed once for the batch, one hypernetwork pass, split.
+
+The two steps are public so a caller (the server) can time them separately.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
+from torch import Tensor
 
 from .adapter import Adapter
 from .checkpoint import Checkpoint
 from .encoder import MAX_DESCRIPTION_CHARS, TaskEncoder, normalize_description
 
 
-def generate_adapters(checkpoint: Checkpoint, encoder: TaskEncoder, descriptions: Sequence[str],
-                      max_chars: int = MAX_DESCRIPTION_CHARS) -> list[Adapter]:
-    """One adapter per description, all from a single encoder call and a single HyperLoRA forward."""
+def embed_descriptions(checkpoint: Checkpoint, encoder: TaskEncoder, descriptions: Sequence[str],
+                       max_chars: int = MAX_DESCRIPTION_CHARS) -> tuple[list[str], Tensor]:
+    """(normalised texts, (N, embed_dim) embeddings); refuses an encoder of the wrong width or bad text."""
     if not descriptions:
         raise ValueError("need at least one description")
     if encoder.dim != checkpoint.config.embed_dim:
         raise ValueError(f"encoder {encoder.name!r} gives {encoder.dim}-d embeddings; the checkpoint expects "
                          f"{checkpoint.config.embed_dim}-d (made with {checkpoint.encoder!r})")
     texts = [normalize_description(d, max_chars) for d in descriptions]
+    return texts, encoder.embed(texts)
+
+
+def adapters_from_embeddings(checkpoint: Checkpoint, texts: Sequence[str], embeddings: Tensor) -> list[Adapter]:
+    """One HyperLoRA forward for all N embeddings -> N detached adapters carrying their description."""
     device = next(checkpoint.model.parameters()).device
     with torch.inference_mode():
-        batch = checkpoint.model(encoder.embed(texts).to(device))
-    meta: list[dict[str, Any]] = [
-        {"description": t, "checkpoint_digest": checkpoint.digest, "encoder": checkpoint.encoder} for t in texts
-    ]
+        batch = checkpoint.model(embeddings.to(device))
+    meta = [{"description": t, "checkpoint_digest": checkpoint.digest, "encoder": checkpoint.encoder}
+            for t in texts]
     return Adapter.from_batch(batch, checkpoint.base_model, meta)
+
+
+def generate_adapters(checkpoint: Checkpoint, encoder: TaskEncoder, descriptions: Sequence[str],
+                      max_chars: int = MAX_DESCRIPTION_CHARS) -> list[Adapter]:
+    """One adapter per description, all from a single encoder call and a single HyperLoRA forward."""
+    texts, embeddings = embed_descriptions(checkpoint, encoder, descriptions, max_chars)
+    return adapters_from_embeddings(checkpoint, texts, embeddings)

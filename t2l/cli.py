@@ -71,9 +71,19 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    print("t2l serve: the server is not built yet (see the serving issue); assets are prepared and the "
-          "hypernet works: try `t2l generate`.", file=sys.stderr)
-    return 1
+    import logging
+
+    import uvicorn
+
+    from server.app import create_app
+    from server.settings import Settings
+
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "engine": args.engine,
+                                   "checkpoint": args.checkpoint}.items() if v is not None}
+    settings = Settings(**overrides)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fail unless the checkpoint fits this base model")
     p.set_defaults(func=_cmd_generate)
 
-    p = sub.add_parser("serve", help="start the HTTP service")
+    p = sub.add_parser("serve", help="start the HTTP service (settings: T2L_* environment, see server/settings.py)")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--engine", choices=["auto", "vllm", "hf"], default=None)
+    p.add_argument("--checkpoint", default=None, help="hypernetwork checkpoint folder")
     p.set_defaults(func=_cmd_serve)
     return parser
 

@@ -1,0 +1,174 @@
+"""create_app: settings -> FastAPI app. The lifespan builds the runtime (checkpoint, encoder, cache, engine) in the
+background, so /health answers at once and /ready says 503 until everything is up (vLLM takes ~40 s on CPU)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from .cache import MemoryCache, RedisCache, TieredCache
+from .completions import CompletionService
+from .engines.base import Engine
+from .errors import error_body, install_error_handlers
+from .metrics import Metrics
+from .routes import adapters, generate, health, openai
+from .service import AdapterService
+from .settings import REPO_CHECKPOINTS, Settings
+
+log = logging.getLogger("t2l.server")
+
+
+@dataclass
+class Runtime:
+    """Everything a request needs, built once per app."""
+
+    settings: Settings
+    metrics: Metrics
+    cache: TieredCache
+    adapters: AdapterService
+    completions: CompletionService
+    engine: Engine
+    model_name: str
+    checkpoint_name: str
+    started_at: float
+    ready: bool = False
+
+
+def resolve_checkpoint(settings: Settings) -> Path:
+    """The configured checkpoint; else the one shipped in checkpoints/; else an UNTRAINED one made once under
+    T2L_HOME (its adapters have delta W = 0, i.e. the base model's behaviour) so the service runs anyway."""
+    if settings.checkpoint is not None:
+        return settings.checkpoint
+    shipped = sorted(p.parent for p in REPO_CHECKPOINTS.glob("*/hypernet.json"))
+    if shipped:
+        return shipped[0]
+    from hypernet import HyperConfig, init_checkpoint
+    from t2l.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER, prepare_base_model
+
+    folder = settings.home / "checkpoints" / "untrained-default"
+    if not (folder / "hypernet.json").is_file():
+        log.warning("no trained checkpoint found: creating an UNTRAINED one at %s (adapters will not change the "
+                    "model until a trained checkpoint is configured with T2L_CHECKPOINT)", folder)
+        init_checkpoint(folder, prepare_base_model(DEFAULT_BASE_MODEL), DEFAULT_BASE_MODEL, DEFAULT_ENCODER,
+                        HyperConfig())
+    return folder
+
+
+def make_engine(settings: Settings, model_path: str, rank: int) -> Engine:
+    import importlib.util
+
+    kind = settings.engine
+    if kind == "auto":
+        kind = "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
+    if kind == "vllm":
+        from .engines.vllm_engine import VLLMEngine
+
+        return VLLMEngine(model_path, settings, max_lora_rank=rank)
+    from .engines.hf_engine import HFEngine
+
+    return HFEngine(model_path, settings.max_cpu_loras, settings.max_batch, settings.batch_window_ms, settings.device)
+
+
+async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
+    from transformers import AutoTokenizer
+
+    from hypernet import SentenceTransformerEncoder, load_checkpoint
+    from t2l.assets import prepare_base_model, prepare_encoder
+
+    ckpt_dir = await asyncio.to_thread(resolve_checkpoint, settings)
+    checkpoint = await asyncio.to_thread(load_checkpoint, ckpt_dir, settings.device)
+    model_name = settings.base_model or checkpoint.base_model
+    model_path = await asyncio.to_thread(prepare_base_model, model_name)
+    await asyncio.to_thread(checkpoint.check_base_model, model_path)
+    encoder_name = settings.encoder or checkpoint.encoder
+    encoder = await asyncio.to_thread(SentenceTransformerEncoder, prepare_encoder(encoder_name), settings.device,
+                                      encoder_name, settings.max_description_chars)
+    tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, model_path)
+    redis = RedisCache(settings.redis_url, settings.cache_ttl_s, settings.cache_max_blob_bytes) \
+        if settings.redis_url else None
+    cache = TieredCache(MemoryCache(settings.cache_max_bytes), redis,
+                        on_error=lambda op: metrics.count("redis_errors", op))
+    engine = make_engine(settings, model_path, checkpoint.config.rank)
+    await engine.start()
+    service = AdapterService(checkpoint, encoder, cache, model_name, settings.batch_window_ms, settings.max_batch,
+                             settings.max_description_chars, settings.lock_ttl_ms, metrics)
+    completions = CompletionService(service, engine, tokenizer, model_name, settings.max_model_len,
+                                    settings.max_tokens_limit, settings.max_n, metrics)
+    name = f"{ckpt_dir.name}@{checkpoint.digest[:12]}"
+    log.info("ready: model %s, checkpoint %s, engine %s, cache %s", model_name, name, engine.name, cache.state)
+    return Runtime(settings, metrics, cache, service, completions, engine, model_name, name, time.time(), True)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async def start() -> None:
+            try:
+                app.state.runtime = await build_runtime(settings, metrics)
+            except Exception as exc:
+                app.state.startup_error = f"{type(exc).__name__}: {exc}"
+                log.exception("startup failed")
+
+        app.state.starting = asyncio.create_task(start())
+        try:
+            yield
+        finally:
+            app.state.starting.cancel()
+            rt: Runtime | None = getattr(app.state, "runtime", None)
+            if rt is not None:
+                rt.ready = False
+                await rt.engine.close()
+                await rt.adapters.close()
+                await rt.cache.close()
+
+    app = FastAPI(title="t2l", version="0.1.0", lifespan=lifespan,
+                  description="Text-to-LoRA: a task description becomes a LoRA adapter, served by a multi-LoRA "
+                              "engine. OpenAI-compatible, with an optional `task` field.")
+    app.state.settings, app.state.metrics, app.state.startup_error = settings, metrics, None
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Any):
+        if not request.url.path.startswith(("/health", "/ready", "/metrics", "/docs", "/openapi")) and \
+                getattr(request.app.state, "runtime", None) is None:
+            problem = request.app.state.startup_error or "the service is starting"
+            return JSONResponse(error_body(problem, "service_unavailable"), status_code=503,
+                                headers={"Retry-After": "5"})
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.requests.labels(route, str(response.status_code)).inc()
+        metrics.request_latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    for module in (adapters, generate, openai, health):
+        app.include_router(module.router)
+    app.add_middleware(JSONBodies)
+    return app
+
+
+class JSONBodies:
+    """Pure ASGI middleware. Every body this API takes is JSON: treat a form-encoded or untyped POST body as JSON,
+    so that `curl -d '{...}'` (which says application/x-www-form-urlencoded) works as users type it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            kind = dict(scope["headers"]).get(b"content-type", b"")
+            if not kind or kind.startswith(b"application/x-www-form-urlencoded"):
+                headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+                scope = {**scope, "headers": headers + [(b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)

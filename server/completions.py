@@ -1,0 +1,110 @@
+"""CompletionService: (task or model) + prompt -> adapter -> engine. Owns the tokenizer and the request limits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, AsyncIterator
+
+from hypernet import DescriptionError
+
+from .engines.base import Delta, Engine, EngineError, SamplingSpec
+from .errors import APIError
+from .service import AdapterRecord, AdapterService
+
+
+class CompletionService:
+    def __init__(self, adapters: AdapterService, engine: Engine, tokenizer: Any, model_name: str,
+                 max_model_len: int, max_tokens_limit: int, max_n: int, metrics: Any = None) -> None:
+        self.adapters, self.engine, self.tokenizer, self.model_name = adapters, engine, tokenizer, model_name
+        self.max_model_len, self.max_tokens_limit, self.max_n = max_model_len, max_tokens_limit, max_n
+        self.metrics = metrics
+
+    # ---- adapters -----------------------------------------------------------------------------------------
+    async def adapter_for(self, task: str | None, model: str | None = None) -> AdapterRecord | None:
+        """The adapter a request runs with (loaded in the engine), or None for the base model."""
+        if task is not None:
+            try:
+                record = await self.adapters.get_or_create(task)
+            except DescriptionError as exc:
+                raise APIError(400, str(exc), param="task") from exc
+        elif model is None or model == self.model_name:
+            return None
+        elif model.startswith("t2l-"):
+            record = await self.adapters.by_id(model)
+            if record is None:
+                raise APIError(404, f"adapter {model!r} not found (create it with POST /v1/adapters or pass "
+                                    f"`task`)", "not_found_error", "model", "model_not_found")
+        else:
+            raise APIError(404, f"model {model!r} not found; use {self.model_name!r} or an adapter id t2l-...",
+                           "not_found_error", "model", "model_not_found")
+        started = time.perf_counter()
+        try:
+            await self.engine.ensure_loaded(record.id, record.adapter)
+        except EngineError as exc:
+            raise APIError(503, f"engine could not load the adapter: {exc}", "server_error") from exc
+        record.timings["load_ms"] = (time.perf_counter() - started) * 1000
+        return record
+
+    # ---- prompts ------------------------------------------------------------------------------------------
+    def chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+
+    def text_ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def spec(self, prompt_ids: list[int], max_tokens: int | None, temperature: float, top_p: float,
+             stop: str | list[str] | None, seed: int | None, n: int = 1) -> SamplingSpec:
+        """Check the limits that depend on the model and settings; 400 with the offending parameter."""
+        room = self.max_model_len - len(prompt_ids)
+        if room < 1:
+            raise APIError(400, f"prompt is {len(prompt_ids)} tokens; this model's context is {self.max_model_len}",
+                           param="messages", code="context_length_exceeded")
+        if max_tokens is None:
+            max_tokens = min(room, self.max_tokens_limit)
+        if max_tokens > self.max_tokens_limit:
+            raise APIError(400, f"max_tokens is {max_tokens}; the limit is {self.max_tokens_limit}",
+                           param="max_tokens")
+        if max_tokens > room:
+            raise APIError(400, f"prompt ({len(prompt_ids)} tokens) + max_tokens ({max_tokens}) exceeds the "
+                                f"context of {self.max_model_len}", param="max_tokens",
+                           code="context_length_exceeded")
+        if n > self.max_n:
+            raise APIError(400, f"n is {n}; the limit is {self.max_n}", param="n")
+        stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
+        return SamplingSpec(max_tokens, temperature, top_p, stops, seed)
+
+    # ---- generation ---------------------------------------------------------------------------------------
+    async def stream(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None
+                     ) -> AsyncIterator[Delta]:
+        started = time.perf_counter()
+        if self.metrics is not None:
+            self.metrics.engine_queue.inc()
+        try:
+            async for delta in self.engine.generate(prompt_ids, spec, adapter_id):
+                if delta.finish_reason is not None and self.metrics is not None:
+                    self.metrics.completion_tokens.inc(delta.completion_tokens)
+                yield delta
+        except EngineError as exc:
+            raise APIError(503, f"engine error: {exc}", "server_error") from exc
+        finally:
+            if self.metrics is not None:
+                self.metrics.engine_queue.dec()
+                self.metrics.generation_latency.labels(self.engine.name).observe(time.perf_counter() - started)
+
+    async def complete(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None) -> Delta:
+        """The whole completion as one Delta (text, finish_reason, token counts)."""
+        parts: list[str] = []
+        last = Delta("", None, len(prompt_ids), 0)
+        async for delta in self.stream(prompt_ids, spec, adapter_id):
+            parts.append(delta.text)
+            last = delta
+        return Delta("".join(parts), last.finish_reason, last.prompt_tokens or len(prompt_ids), last.completion_tokens)
+
+    async def complete_n(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None, n: int
+                         ) -> list[Delta]:
+        """n choices run concurrently (the engine batches them); seeds seed, seed+1, ... keep them reproducible."""
+        specs = [spec if spec.seed is None else SamplingSpec(spec.max_tokens, spec.temperature, spec.top_p,
+                                                            spec.stop, spec.seed + i) for i in range(n)]
+        return list(await asyncio.gather(*(self.complete(prompt_ids, s, adapter_id) for s in specs)))

@@ -1,0 +1,90 @@
+"""The Engine protocol and the small value objects engines exchange with the service."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import AsyncIterator, Protocol
+
+from hypernet import Adapter
+
+
+@dataclass(frozen=True)
+class SamplingSpec:
+    """What one completion asks for. temperature 0 means greedy."""
+
+    max_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of generated text; the last one of a stream carries finish_reason and the token counts."""
+
+    text: str
+    finish_reason: str | None = None  # "stop" | "length" | "abort"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Engine(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ensure_loaded(self, adapter_id: str, adapter: Adapter) -> None: ...
+    async def unload(self, adapter_id: str) -> bool: ...
+    def loaded(self) -> list[str]: ...
+    def generate(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None) -> AsyncIterator[Delta]: ...
+    async def health(self) -> dict: ...
+
+
+class EngineError(RuntimeError):
+    """The engine failed (not the request): /ready turns 503 and the request gets a 503."""
+
+
+class AdapterSlots:
+    """Which adapters an engine holds, in LRU order, and how many requests use each right now.
+
+    Engines ask `victims()` for what to unload once over capacity: least recently used first, and never an
+    adapter with a request in flight.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._order: OrderedDict[str, int] = OrderedDict()  # adapter id -> requests in flight
+
+    def __contains__(self, adapter_id: str) -> bool:
+        return adapter_id in self._order
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def ids(self) -> list[str]:
+        return list(self._order)
+
+    def add(self, adapter_id: str) -> None:
+        self._order.setdefault(adapter_id, 0)
+        self._order.move_to_end(adapter_id)
+
+    def acquire(self, adapter_id: str) -> None:
+        self._order[adapter_id] = self._order.get(adapter_id, 0) + 1
+        self._order.move_to_end(adapter_id)
+
+    def release(self, adapter_id: str) -> None:
+        if adapter_id in self._order:
+            self._order[adapter_id] = max(0, self._order[adapter_id] - 1)
+
+    def in_use(self, adapter_id: str) -> bool:
+        return self._order.get(adapter_id, 0) > 0
+
+    def victims(self) -> list[str]:
+        excess = len(self._order) - self.capacity
+        out = [a for a, users in self._order.items() if users == 0][: max(0, excess)]
+        return out
+
+    def remove(self, adapter_id: str) -> None:
+        self._order.pop(adapter_id, None)

@@ -1,0 +1,1 @@
+"""HTTP routes only: parse, call the services on `request.app.state.runtime`, shape the response."""

@@ -1,0 +1,67 @@
+"""/v1/adapters: create (generate or fetch), inspect, download as a PEFT zip, delete."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ..errors import APIError
+from ..schemas import AdapterCreate, AdapterInfo
+from ..service import AdapterRecord
+
+router = APIRouter(tags=["adapters"])
+
+
+def _info(request: Request, record: AdapterRecord) -> AdapterInfo:
+    rt = request.app.state.runtime
+    ms = record.timings.get("embed_ms", 0.0) + record.timings.get("hypernet_ms", 0.0)
+    return AdapterInfo(id=record.id, cached=record.cached, generation_ms=round(ms, 3), base_model=rt.model_name,
+                       checkpoint=rt.checkpoint_name, description=record.description,
+                       loaded=record.id in rt.engine.loaded())
+
+
+async def _record(request: Request, adapter_id: str) -> AdapterRecord:
+    record = await request.app.state.runtime.adapters.by_id(adapter_id)
+    if record is None:
+        raise APIError(404, f"adapter {adapter_id!r} not found", "not_found_error", "adapter_id")
+    return record
+
+
+@router.post("/v1/adapters", response_model=AdapterInfo)
+async def create_adapter(body: AdapterCreate, request: Request) -> AdapterInfo:
+    record = await request.app.state.runtime.completions.adapter_for(body.task)
+    return _info(request, record)
+
+
+@router.get("/v1/adapters/{adapter_id}", response_model=AdapterInfo)
+async def get_adapter(adapter_id: str, request: Request) -> AdapterInfo:
+    return _info(request, await _record(request, adapter_id))
+
+
+@router.get("/v1/adapters/{adapter_id}/download", response_class=Response,
+            responses={200: {"content": {"application/zip": {}}}})
+async def download_adapter(adapter_id: str, request: Request) -> Response:
+    record = await _record(request, adapter_id)
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = record.adapter.to_peft(Path(tmp) / adapter_id)
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for file in sorted(folder.iterdir()):
+                zf.write(file, f"{adapter_id}/{file.name}")
+    return Response(buffer.getvalue(), media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{adapter_id}.zip"'})
+
+
+@router.delete("/v1/adapters/{adapter_id}")
+async def delete_adapter(adapter_id: str, request: Request) -> dict:
+    rt = request.app.state.runtime
+    in_cache = await rt.adapters.delete(adapter_id)
+    unloaded = await rt.engine.unload(adapter_id)
+    if not (in_cache or unloaded):
+        raise APIError(404, f"adapter {adapter_id!r} not found", "not_found_error", "adapter_id")
+    return {"id": adapter_id, "object": "adapter.deleted", "deleted": True, "engine_unloaded": unloaded}

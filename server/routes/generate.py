@@ -1,0 +1,48 @@
+"""POST /v1/generate: the simple API, {task, prompt} -> text."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+
+from ..schemas import GenerateRequest, GenerateResponse, Usage
+from .sse import event_stream
+
+router = APIRouter(tags=["generate"])
+
+
+def _timings(record, started: float, generation_ms: float | None = None) -> dict:
+    out = {k: round(v, 3) for k, v in record.timings.items()}
+    out["cached"] = record.cached
+    if generation_ms is not None:
+        out["generation_ms"] = round(generation_ms, 3)
+    out["total_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    return out
+
+
+@router.post("/v1/generate", response_model=GenerateResponse,
+             responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when stream"}})
+async def generate(body: GenerateRequest, request: Request):
+    started = time.perf_counter()
+    svc = request.app.state.runtime.completions
+    ids = svc.chat_ids([{"role": "user", "content": body.prompt}]) if body.chat else svc.text_ids(body.prompt)
+    spec = svc.spec(ids, body.max_tokens, body.temperature, body.top_p, body.stop, body.seed)
+    record = await svc.adapter_for(body.task)
+    if body.stream:
+        async def events():
+            gen_started = time.perf_counter()
+            async for delta in svc.stream(ids, spec, record.id):
+                event = {"text": delta.text, "adapter_id": record.id, "finish_reason": delta.finish_reason}
+                if delta.finish_reason is not None:
+                    event["usage"] = Usage(prompt_tokens=delta.prompt_tokens, completion_tokens=delta.completion_tokens,
+                                           total_tokens=delta.prompt_tokens + delta.completion_tokens).model_dump()
+                    event["timings"] = _timings(record, started, (time.perf_counter() - gen_started) * 1000)
+                yield event
+        return event_stream(events())
+    gen_started = time.perf_counter()
+    out = await svc.complete(ids, spec, record.id)
+    usage = Usage(prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens,
+                  total_tokens=out.prompt_tokens + out.completion_tokens)
+    return GenerateResponse(text=out.text, adapter_id=record.id, finish_reason=out.finish_reason, usage=usage,
+                            timings=_timings(record, started, (time.perf_counter() - gen_started) * 1000))

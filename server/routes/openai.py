@@ -1,0 +1,87 @@
+"""OpenAI-compatible /v1/chat/completions, /v1/completions and /v1/models, plus the optional `task` field."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from fastapi import APIRouter, Request
+
+from ..schemas import ChatCompletionRequest, CompletionRequest
+from .sse import event_stream
+
+router = APIRouter(tags=["openai"])
+
+
+def _usage(prompt: int, completion: int) -> dict:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+async def _run(request: Request, body, prompt_ids: list[int], max_tokens: int | None, kind: str):
+    """Shared by chat and text completions; `kind` picks the OpenAI object shapes."""
+    svc = request.app.state.runtime.completions
+    spec = svc.spec(prompt_ids, max_tokens, body.temperature, body.top_p, body.stop, body.seed, body.n)
+    record = await svc.adapter_for(body.task, body.model)
+    model = record.id if record is not None else svc.model_name
+    adapter_id = record.id if record is not None else None
+    rid, created = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{uuid.uuid4().hex}", int(time.time())
+    obj = "chat.completion" if kind == "chat" else "text_completion"
+
+    def choice(index: int, text: str, finish: str | None, delta: bool) -> dict:
+        if kind == "chat":
+            key = "delta" if delta else "message"
+            content = {"content": text} if delta else {"role": "assistant", "content": text}
+            return {"index": index, key: content, "finish_reason": finish, "logprobs": None}
+        return {"index": index, "text": text, "finish_reason": finish, "logprobs": None}
+
+    if not body.stream:
+        outs = await svc.complete_n(prompt_ids, spec, adapter_id, body.n)
+        return {"id": rid, "object": obj, "created": created, "model": model,
+                "choices": [choice(i, o.text, o.finish_reason, False) for i, o in enumerate(outs)],
+                "usage": _usage(len(prompt_ids), sum(o.completion_tokens for o in outs))}
+
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    chunk_obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
+
+    async def events():
+        completion_tokens = 0
+        for i in range(body.n):  # choices stream one after another, each with its own index
+            choice_spec = spec if spec.seed is None else type(spec)(spec.max_tokens, spec.temperature, spec.top_p,
+                                                                     spec.stop, spec.seed + i)
+            if kind == "chat":
+                yield {"id": rid, "object": chunk_obj, "created": created, "model": model,
+                       "choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
+                                    "finish_reason": None, "logprobs": None}]}
+            async for d in svc.stream(prompt_ids, choice_spec, adapter_id):
+                completion_tokens += d.completion_tokens
+                yield {"id": rid, "object": chunk_obj, "created": created, "model": model,
+                       "choices": [choice(i, d.text, d.finish_reason, True)]}
+        if include_usage:
+            yield {"id": rid, "object": chunk_obj, "created": created, "model": model, "choices": [],
+                   "usage": _usage(len(prompt_ids), completion_tokens)}
+
+    return event_stream(events())
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(body: ChatCompletionRequest, request: Request):
+    svc = request.app.state.runtime.completions
+    ids = svc.chat_ids([{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+                        for m in body.messages])
+    return await _run(request, body, ids, body.max_completion_tokens or body.max_tokens, "chat")
+
+
+@router.post("/v1/completions")
+async def completions(body: CompletionRequest, request: Request):
+    prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
+    return await _run(request, body, request.app.state.runtime.completions.text_ids(prompt), body.max_tokens, "text")
+
+
+@router.get("/v1/models")
+async def models(request: Request) -> dict:
+    rt = request.app.state.runtime
+    created = int(rt.started_at)
+    data = [{"id": rt.model_name, "object": "model", "created": created, "owned_by": "t2l", "root": rt.model_name}]
+    data += [{"id": a, "object": "model", "created": created, "owned_by": "t2l", "root": rt.model_name,
+              "parent": rt.model_name} for a in rt.engine.loaded()]
+    return {"object": "list", "data": data}

@@ -1,0 +1,29 @@
+"""Server-sent events framing shared by the streaming routes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, AsyncIterator
+
+from fastapi.responses import StreamingResponse
+
+from ..errors import APIError, error_body
+
+
+def sse(payload: Any) -> str:
+    return f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n"
+
+
+def event_stream(events: AsyncIterator[dict]) -> StreamingResponse:
+    """Frame dicts as `data:` events and end with `data: [DONE]`; an error mid-stream becomes an error event."""
+
+    async def body():
+        try:
+            async for event in events:
+                yield sse(event)
+        except APIError as exc:
+            yield sse(error_body(exc.message, exc.type, exc.param, exc.code))
+        yield sse("[DONE]")
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,113 @@
+"""Request and response bodies (pydantic v2). Limits that depend on settings are checked in the service layer."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Stop = str | list[str] | None
+
+
+def _stops(value: Stop) -> Stop:
+    if isinstance(value, list) and len(value) > 4:
+        raise ValueError("at most 4 stop sequences")
+    return value
+
+
+class _Sampling(BaseModel):
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy")
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    stop: Stop = Field(None, description="up to 4 strings that end the completion")
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    stream: bool = False
+
+    _check_stop = field_validator("stop")(classmethod(lambda cls, v: _stops(v)))
+
+
+# ---- adapters ---------------------------------------------------------------------------------------------------
+class AdapterCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    task: str = Field(..., description="Plain-language description of the task", examples=[
+        "Answer with the antonym of the given word."])
+
+
+class AdapterInfo(BaseModel):
+    id: str
+    object: Literal["adapter"] = "adapter"
+    cached: bool
+    generation_ms: float
+    base_model: str
+    checkpoint: str
+    description: str
+    loaded: bool = False
+
+
+# ---- /v1/generate -----------------------------------------------------------------------------------------------
+class GenerateRequest(_Sampling):
+    model_config = ConfigDict(extra="forbid")
+    task: str = Field(..., examples=["Answer with the antonym of the given word."])
+    prompt: str = Field(..., examples=["hot"])
+    max_tokens: int = Field(128, ge=1, description="new tokens at most")
+    chat: bool = Field(True, description="wrap the prompt as a user message in the model's chat template")
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class GenerateResponse(BaseModel):
+    text: str
+    adapter_id: str
+    finish_reason: str | None
+    usage: Usage
+    timings: dict[str, Any]
+
+
+# ---- OpenAI ------------------------------------------------------------------------------------------------------
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[ContentPart]
+
+    def text(self) -> str:
+        return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class _OpenAIBase(_Sampling):
+    # Unknown OpenAI fields (user, logit_bias, ...) are accepted and ignored, as OpenAI-compatible servers do.
+    model_config = ConfigDict(extra="ignore")
+    model: str = Field(..., description="the base model id, or an adapter id t2l-<16 hex>")
+    n: int = Field(1, ge=1)
+    stream_options: StreamOptions | None = None
+    task: str | None = Field(None, description="t2l extension: generate (or reuse) an adapter for this task")
+
+
+class ChatCompletionRequest(_OpenAIBase):
+    messages: list[ChatMessage] = Field(..., min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+
+
+class CompletionRequest(_OpenAIBase):
+    prompt: str | list[str]
+    max_tokens: int | None = Field(16, ge=1)
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_prompt(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and len(v) != 1:
+            raise ValueError("exactly one prompt per request")
+        return v

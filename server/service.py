@@ -1,0 +1,199 @@
+"""AdapterService: task description -> cached adapter, generating on a miss.
+
+key = sha256(normalised description | checkpoint digest | base model id); id = "t2l-" + key[:16].
+A miss joins an in-process single flight per key, then takes the cross-replica Redis lock (SET NX), and its
+description joins a micro-batch: misses that arrive within `window_ms` share one encoder call and one HyperLoRA
+forward (paper: all tasks in one pass). Torch work runs in one worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypernet import Adapter, AdapterFormatError, Checkpoint, TaskEncoder, adapters_from_embeddings
+from hypernet import embed_descriptions, normalize_description
+
+from .cache import TieredCache
+
+
+@dataclass(frozen=True)
+class AdapterRecord:
+    """An adapter and how it was obtained."""
+
+    id: str
+    key: str
+    adapter: Adapter
+    source: str  # memory | redis | generated | shared (joined a generation in flight)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cached(self) -> bool:
+        return self.source in ("memory", "redis")
+
+    @property
+    def description(self) -> str:
+        return self.adapter.metadata.get("description", "")
+
+
+def adapter_id_for(key: str) -> str:
+    return "t2l-" + key[:16]
+
+
+class AdapterService:
+    def __init__(self, checkpoint: Checkpoint, encoder: TaskEncoder, cache: TieredCache, base_model: str,
+                 window_ms: float = 5.0, max_batch: int = 64, max_chars: int = 2000, lock_ttl_ms: int = 30_000,
+                 metrics: Any = None) -> None:
+        self.checkpoint, self.encoder, self.cache, self.base_model = checkpoint, encoder, cache, base_model
+        self.window_s, self.max_batch, self.max_chars, self.lock_ttl_ms = window_ms / 1000, max_batch, max_chars, \
+            lock_ttl_ms
+        self.metrics = metrics
+        self._inflight: dict[str, asyncio.Future] = {}
+        self._pending: list[tuple[str, asyncio.Future]] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="t2l-hypernet")
+        self.batches_run = 0
+
+    # ---- keys ---------------------------------------------------------------------------------------------
+    def key_for(self, description: str) -> tuple[str, str]:
+        """(normalised text, cache key)."""
+        text = normalize_description(description, self.max_chars)
+        raw = f"{text}\x1f{self.checkpoint.digest}\x1f{self.base_model}".encode()
+        return text, hashlib.sha256(raw).hexdigest()
+
+    # ---- lookups ------------------------------------------------------------------------------------------
+    async def get_or_create(self, description: str) -> AdapterRecord:
+        started = time.perf_counter()
+        text, key = self.key_for(description)
+        record = await self._from_cache(key)
+        if record is None:
+            flight = self._inflight.get(key)
+            if flight is not None:
+                shared = await asyncio.shield(flight)
+                record = AdapterRecord(shared.id, key, shared.adapter, "shared", dict(shared.timings))
+            else:
+                flight = asyncio.get_running_loop().create_future()
+                self._inflight[key] = flight
+                try:
+                    record = await self._generate_once(text, key)
+                    flight.set_result(record)
+                except BaseException as exc:
+                    flight.set_exception(exc)
+                    flight.exception()  # mark retrieved: joiners re-raise it, nobody logs it twice
+                    raise
+                finally:
+                    del self._inflight[key]
+        record.timings["adapter_ms"] = (time.perf_counter() - started) * 1000
+        self._count("cache_lookups", record.source)
+        return record
+
+    async def by_id(self, adapter_id: str) -> AdapterRecord | None:
+        """The adapter behind an id: from cache, or regenerated from the description its record keeps."""
+        meta = await self.cache.meta(adapter_id)
+        if meta is None:
+            return None
+        record = await self._from_cache(meta["key"])
+        return record if record is not None else await self.get_or_create(meta["description"])
+
+    async def delete(self, adapter_id: str) -> bool:
+        meta = await self.cache.meta(adapter_id)
+        return meta is not None and await self.cache.delete(meta["key"], adapter_id)
+
+    async def _from_cache(self, key: str) -> AdapterRecord | None:
+        blob, where = await self.cache.get(key)
+        if blob is None:
+            return None
+        started = time.perf_counter()
+        try:
+            adapter = Adapter.from_bytes(blob)
+        except AdapterFormatError:
+            self._count("cache_corrupt", where)
+            await self.cache.delete(key, adapter_id_for(key))  # regenerate below; never serve a bad adapter
+            return None
+        if where == "redis":
+            await self.cache.remember(key, blob, adapter_id_for(key), self._meta(key, adapter))
+        return AdapterRecord(adapter_id_for(key), key, adapter, where,
+                             {"cache_ms": (time.perf_counter() - started) * 1000})
+
+    def _meta(self, key: str, adapter: Adapter) -> dict[str, Any]:
+        return {"key": key, "description": adapter.metadata.get("description", ""), "base_model": self.base_model,
+                "checkpoint": self.checkpoint.digest, "created": time.time()}
+
+    # ---- generation ---------------------------------------------------------------------------------------
+    async def _generate_once(self, text: str, key: str) -> AdapterRecord:
+        """Generate unless another replica holds the key's lock; then wait for its value (or the lock's expiry)."""
+        owner = uuid.uuid4().hex
+        deadline = time.monotonic() + self.lock_ttl_ms / 1000
+        delay = 0.005
+        while not await self.cache.acquire(key, owner, self.lock_ttl_ms):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+            record = await self._from_cache(key)
+            if record is not None:
+                return AdapterRecord(record.id, key, record.adapter, "shared", record.timings)
+            if time.monotonic() > deadline:
+                break  # the holder died without releasing; generate ourselves
+        try:
+            adapter, timings = await self._generate_batched(text)
+            blob = adapter.to_bytes()
+            await self.cache.put(key, blob, adapter_id_for(key), self._meta(key, adapter))
+            return AdapterRecord(adapter_id_for(key), key, adapter, "generated", timings)
+        finally:
+            await self.cache.release(key, owner)
+
+    async def _generate_batched(self, text: str) -> tuple[Adapter, dict[str, float]]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        self._pending.append((text, future))
+        if len(self._pending) >= self.max_batch:
+            self._flush()
+        elif self._flush_handle is None:
+            self._flush_handle = loop.call_later(self.window_s, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
+        if self._pending:
+            self._flush_handle = asyncio.get_running_loop().call_later(self.window_s, self._flush)
+        if batch:
+            asyncio.ensure_future(self._run_batch(batch))
+
+    async def _run_batch(self, batch: list[tuple[str, asyncio.Future]]) -> None:
+        loop = asyncio.get_running_loop()
+        texts = [t for t, _ in batch]
+        try:
+            adapters, timings = await loop.run_in_executor(self._worker, self._generate_sync, texts)
+        except BaseException as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self.batches_run += 1
+        if self.metrics is not None:
+            self.metrics.observe_generation(len(texts), timings)
+        for (_, future), adapter in zip(batch, adapters):
+            if not future.done():
+                future.set_result((adapter, dict(timings)))
+
+    def _generate_sync(self, texts: list[str]) -> tuple[list[Adapter], dict[str, float]]:
+        t0 = time.perf_counter()
+        clean, embeddings = embed_descriptions(self.checkpoint, self.encoder, texts, self.max_chars)
+        t1 = time.perf_counter()
+        adapters = adapters_from_embeddings(self.checkpoint, clean, embeddings)
+        t2 = time.perf_counter()
+        return adapters, {"embed_ms": (t1 - t0) * 1000, "hypernet_ms": (t2 - t1) * 1000, "batch_size": len(texts)}
+
+    def _count(self, what: str, label: str) -> None:
+        if self.metrics is not None:
+            self.metrics.count(what, label)
+
+    async def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,51 @@
+"""Service settings from the environment (prefix T2L_) or a .env file; built once in `create_app`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Defaults are the embedded default: SmolLM2-135M on CPU, in-process cache."""
+
+    model_config = SettingsConfigDict(env_prefix="T2L_", env_file=".env", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address uvicorn binds to.")
+    port: int = Field(8000, description="Port uvicorn listens on.")
+    home: Path = Field(Path.home() / ".cache" / "t2l", description="Assets, adapters and untrained checkpoints.")
+    checkpoint: Path | None = Field(None, description="Hypernetwork checkpoint folder; default: the shipped one, "
+                                                      "else an untrained one made under home.")
+    base_model: str | None = Field(None, description="HF id or path of the base model; default: the checkpoint's.")
+    encoder: str | None = Field(None, description="sentence-transformers id or path; default: the checkpoint's.")
+    engine: Literal["auto", "vllm", "hf"] = Field("auto", description="auto: vLLM when installed, else HF.")
+    device: str = Field("cpu", description="torch device for the hypernetwork, encoder and HF engine.")
+    redis_url: str | None = Field(None, description="redis://host:port/db; unset: in-process LRU cache only.")
+    cache_ttl_s: int = Field(7 * 24 * 3600, description="Expiry of adapters in Redis (0: never).")
+    cache_max_bytes: int = Field(512 * 2**20, description="Memory cache budget (LRU beyond it).")
+    cache_max_blob_bytes: int = Field(64 * 2**20, description="Largest adapter blob the cache accepts.")
+    lock_ttl_ms: int = Field(30_000, description="Redis single-flight lock expiry (a crashed holder frees it).")
+    adapters_dir: Path | None = Field(None, description="Where adapter folders are written for the engine; "
+                                                        "default /dev/shm/t2l-adapters (tmpfs) or home/adapters.")
+    max_loras: int = Field(8, description="Adapters the engine runs in one batch (vLLM max_loras).")
+    max_cpu_loras: int = Field(64, description="Adapters kept loaded in the engine (LRU unload beyond).")
+    max_model_len: int = Field(2048, description="Context length (prompt + completion) the engine accepts.")
+    gpu_memory_utilization: float = Field(0.85, description="vLLM on GPU: fraction of device memory to use.")
+    vllm_kv_cache_gib: int = Field(2, description="vLLM on CPU: KV cache size (VLLM_CPU_KVCACHE_SPACE).")
+    batch_window_ms: float = Field(5.0, description="Micro-batching window for hypernetwork generation.")
+    max_batch: int = Field(64, description="Largest hypernetwork batch and HF engine decode batch.")
+    max_description_chars: int = Field(2000, description="Longest accepted task description.")
+    max_tokens_limit: int = Field(1024, description="Largest max_tokens a request may ask for.")
+    max_n: int = Field(8, description="Largest n (choices per chat/completion request).")
+    log_level: str = Field("info", description="uvicorn / service log level.")
+
+    def resolved_adapters_dir(self) -> Path:
+        if self.adapters_dir is not None:
+            return self.adapters_dir
+        shm = Path("/dev/shm")
+        return shm / "t2l-adapters" if shm.is_dir() else self.home / "adapters"
