@@ -101,7 +101,7 @@ async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     service = AdapterService(checkpoint, encoder, cache, model_name, settings.batch_window_ms, settings.max_batch,
                              settings.max_description_chars, settings.lock_ttl_ms, metrics)
     completions = CompletionService(service, engine, tokenizer, model_name, settings.max_model_len,
-                                    settings.max_tokens_limit, settings.max_n, metrics)
+                                    settings.max_tokens_limit, settings.max_n, settings.default_max_tokens, metrics)
     name = f"{ckpt_dir.name}@{checkpoint.digest[:12]}"
     log.info("ready: model %s, checkpoint %s, engine %s, cache %s", model_name, name, engine.name, cache.state)
     return Runtime(settings, metrics, cache, service, completions, engine, model_name, name, time.time(), True)

@@ -15,19 +15,27 @@ from .service import AdapterRecord, AdapterService
 
 class CompletionService:
     def __init__(self, adapters: AdapterService, engine: Engine, tokenizer: Any, model_name: str,
-                 max_model_len: int, max_tokens_limit: int, max_n: int, metrics: Any = None) -> None:
+                 max_model_len: int, max_tokens_limit: int, max_n: int, default_max_tokens: int = 256,
+                 metrics: Any = None) -> None:
         self.adapters, self.engine, self.tokenizer, self.model_name = adapters, engine, tokenizer, model_name
         self.max_model_len, self.max_tokens_limit, self.max_n = max_model_len, max_tokens_limit, max_n
+        self.default_max_tokens = default_max_tokens
         self.metrics = metrics
 
     # ---- adapters -----------------------------------------------------------------------------------------
+    def check_task(self, task: str | None) -> None:
+        """Refuse a bad description before any other work (400, param `task`)."""
+        if task is not None:
+            try:
+                self.adapters.key_for(task)
+            except DescriptionError as exc:
+                raise APIError(400, str(exc), param="task") from exc
+
     async def adapter_for(self, task: str | None, model: str | None = None) -> AdapterRecord | None:
         """The adapter a request runs with (loaded in the engine), or None for the base model."""
         if task is not None:
-            try:
-                record = await self.adapters.get_or_create(task)
-            except DescriptionError as exc:
-                raise APIError(400, str(exc), param="task") from exc
+            self.check_task(task)
+            record = await self.adapters.get_or_create(task)
         elif model is None or model == self.model_name:
             return None
         elif model.startswith("t2l-"):
@@ -62,7 +70,7 @@ class CompletionService:
             raise APIError(400, f"prompt is {len(prompt_ids)} tokens; this model's context is {self.max_model_len}",
                            param="messages", code="context_length_exceeded")
         if max_tokens is None:
-            max_tokens = min(room, self.max_tokens_limit)
+            max_tokens = min(room, self.max_tokens_limit, self.default_max_tokens)
         if max_tokens > self.max_tokens_limit:
             raise APIError(400, f"max_tokens is {max_tokens}; the limit is {self.max_tokens_limit}",
                            param="max_tokens")

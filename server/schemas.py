@@ -48,7 +48,7 @@ class GenerateRequest(_Sampling):
     model_config = ConfigDict(extra="forbid")
     task: str = Field(..., examples=["Answer with the antonym of the given word."])
     prompt: str = Field(..., examples=["hot"])
-    max_tokens: int = Field(128, ge=1, description="new tokens at most")
+    max_tokens: int | None = Field(None, ge=1, description="new tokens at most (default: T2L_DEFAULT_MAX_TOKENS)")
     chat: bool = Field(True, description="wrap the prompt as a user message in the model's chat template")
 
 

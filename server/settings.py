@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     max_batch: int = Field(64, description="Largest hypernetwork batch and HF engine decode batch.")
     max_description_chars: int = Field(2000, description="Longest accepted task description.")
     max_tokens_limit: int = Field(1024, description="Largest max_tokens a request may ask for.")
+    default_max_tokens: int = Field(256, description="max_tokens when a request gives none (capped by the context).")
     max_n: int = Field(8, description="Largest n (choices per chat/completion request).")
     log_level: str = Field("info", description="uvicorn / service log level.")
 

@@ -20,6 +20,7 @@ def _usage(prompt: int, completion: int) -> dict:
 async def _run(request: Request, body, prompt_ids: list[int], max_tokens: int | None, kind: str):
     """Shared by chat and text completions; `kind` picks the OpenAI object shapes."""
     svc = request.app.state.runtime.completions
+    svc.check_task(body.task)
     spec = svc.spec(prompt_ids, max_tokens, body.temperature, body.top_p, body.stop, body.seed, body.n)
     record = await svc.adapter_for(body.task, body.model)
     model = record.id if record is not None else svc.model_name
