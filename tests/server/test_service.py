@@ -1,0 +1,159 @@
+"""AdapterService and caches against real Redis: replicas share adapters, one generation per key across
+replicas, corrupt entries are regenerated, a dead Redis degrades to memory and recovers."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+
+import pytest
+import torch
+
+from hypernet import Adapter, load_checkpoint
+from server.cache import BLOB_PREFIX, MemoryCache, RedisCache, TieredCache
+from server.metrics import Metrics
+from server.service import AdapterService, adapter_id_for
+from tests.helpers import HashingEncoder
+from tests.server.conftest import REDIS_URL, free_port
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tiny_checkpoint):
+    return load_checkpoint(tiny_checkpoint)
+
+
+class _Encoder(HashingEncoder):
+    def __init__(self):
+        super().__init__(dim=384)
+
+
+def replica(checkpoint, redis_url=REDIS_URL, metrics=None, **kw) -> AdapterService:
+    redis = RedisCache(redis_url) if redis_url else None
+    cache = TieredCache(MemoryCache(64 * 2**20), redis, retry_s=0.05,
+                        on_error=(lambda op: metrics.count("redis_errors", op)) if metrics else None)
+    return AdapterService(checkpoint, _Encoder(), cache, "tiny", metrics=metrics, **kw)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_key_covers_text_checkpoint_and_base_model(checkpoint):
+    a, b = replica(checkpoint, None), replica(checkpoint, None)
+    assert a.key_for("Sort  the list.")[1] == b.key_for(" Sort the list.\n")[1]
+    assert a.key_for("Sort the list.")[1] != a.key_for("sort the list.")[1]
+    b.base_model = "other"
+    assert a.key_for("Sort the list.")[1] != b.key_for("Sort the list.")[1]
+
+
+def test_second_replica_gets_the_adapter_from_redis(checkpoint, redis_client):
+    async def go():
+        first, second = replica(checkpoint), replica(checkpoint)
+        made = await first.get_or_create("Replica sharing task.")
+        got = await second.get_or_create("Replica sharing task.")
+        again = await second.get_or_create("Replica sharing task.")
+        meta = await second.by_id(made.id)
+        return made, got, again, meta
+
+    made, got, again, meta = run(go())
+    assert (made.source, got.source, again.source) == ("generated", "redis", "memory")
+    assert made.id == got.id == meta.id
+    assert all(torch.equal(x, y) for x, y in zip(made.adapter.a + made.adapter.b, got.adapter.a + got.adapter.b))
+
+
+def test_one_generation_per_key_across_replicas(checkpoint, redis_client):
+    async def go():
+        replicas = [replica(checkpoint) for _ in range(4)]
+        records = await asyncio.gather(*(r.get_or_create("Single flight across replicas.") for r in replicas
+                                         for _ in range(3)))
+        return replicas, records
+
+    replicas, records = run(go())
+    assert sum(r.batches_run for r in replicas) == 1
+    assert len({r.id for r in records}) == 1
+    assert [r.source for r in records].count("generated") == 1
+
+
+def test_micro_batching_puts_concurrent_misses_in_one_pass(checkpoint):
+    async def go():
+        service = replica(checkpoint, None, window_ms=50)
+        records = await asyncio.gather(*(service.get_or_create(f"Batched task {i}.") for i in range(12)))
+        return service, records
+
+    service, records = run(go())
+    assert service.batches_run == 1 and len({r.id for r in records}) == 12
+    assert all(r.timings["batch_size"] == 12 for r in records)
+
+
+def test_corrupt_redis_entry_is_regenerated(checkpoint, redis_client):
+    metrics = Metrics()
+
+    async def go():
+        service = replica(checkpoint, metrics=metrics)
+        made = await service.get_or_create("Corruption victim.")
+        blob = redis_client.get(BLOB_PREFIX + made.key)
+        redis_client.set(BLOB_PREFIX + made.key, blob[:-10])  # truncated
+        fresh = replica(checkpoint, metrics=metrics)
+        return made, await fresh.get_or_create("Corruption victim.")
+
+    made, again = run(go())
+    assert again.source == "generated" and again.id == made.id
+    assert Adapter.from_bytes(redis_client.get(BLOB_PREFIX + made.key))  # healed in place
+    assert metrics.cache_corrupt.labels("redis")._value.get() == 1
+
+
+def test_redis_down_degrades_to_memory_and_recovers(checkpoint, tmp_path):
+    server = shutil.which("redis-server")
+    assert server, "redis-server is needed (make test installs it)"
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    metrics = Metrics()
+
+    def start():
+        return subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                                 "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+
+    async def go():
+        service = replica(checkpoint, url, metrics)  # Redis not started yet: starts degraded
+        cold = await service.get_or_create("Outage task one.")
+        state_down = service.cache.state
+        proc = start()
+        try:
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                health = await service.cache.health()
+                if health["state"] == "redis":
+                    break
+            made = await service.get_or_create("Outage task two.")
+            state_up = service.cache.state
+            in_redis = await service.cache.redis.get(made.key)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        await asyncio.sleep(0.1)
+        during = await service.get_or_create("Outage task three.")  # Redis died again: still answered
+        return cold, state_down, state_up, in_redis, during, service.cache.state
+
+    cold, down, up, in_redis, during, final = run(go())
+    assert cold.source == "generated" and down == "degraded"
+    assert up == "redis" and in_redis is not None
+    assert during.source == "generated" and final == "degraded"
+    assert metrics.redis_errors.labels("get")._value.get() >= 1
+
+
+def test_memory_cache_respects_its_byte_budget(checkpoint):
+    async def go():
+        cache = MemoryCache(max_bytes=3000)
+        for i in range(5):
+            await cache.put(f"k{i}", b"x" * 1000, f"t2l-{i}", {"key": f"k{i}"})
+        await cache.get("k2")  # touch: k2 survives the next eviction
+        await cache.put("k5", b"x" * 1000, "t2l-5", {"key": "k5"})
+        return cache, [await cache.get(f"k{i}") is not None for i in range(6)], await cache.meta("t2l-0")
+
+    cache, present, meta0 = run(go())
+    assert cache.used <= 3000 and present == [False, False, True, False, True, True] and meta0 is None
+
+
+def test_adapter_id_is_the_key_prefix():
+    assert adapter_id_for("ab" * 32) == "t2l-" + "ab" * 8
