@@ -12,8 +12,8 @@ Layout under `$T2L_HOME/data` (T2L_HOME defaults to ~/.cache/t2l):
 A task record (the contract with training/tasks.py; bump CACHE_FORMAT when it changes):
     name, family, subtask, description, keywords, task_prefix, metric, kind ("generative" | "multiple_choice"),
     n_source_examples, examples: [{"input", "targets", "choices"?, "scores"?}]
-Each example's "input" is what the model is shown: the task's example_input_prefix + input (+ the choices for a
-multiple-choice task that shows them) + example_output_prefix. Choices are shuffled with a seed, because BIG-bench
+Each example's "input" is what the model is shown: the task's example_input_prefix + input (+ the choices, for a
+multiple-choice task, each after the task's choice_prefix) + example_output_prefix. Choices are shuffled with a seed, because BIG-bench
 files often list the right answer first. "targets" lists every acceptable answer, best first; for a multiple-choice
 example these are the top-scoring choices. The data carries BIG-bench's canary string: it is never to be committed
 or republished, which is why it lives in the user's cache only.
@@ -84,7 +84,7 @@ def _pip(args: list[str], runner: list[str]) -> None:
         raise BigBenchError(f"download failed (pip exit {done.returncode}): {' '.join(cmd)}; see pip's output above")
 
 
-def download_sdist(data_dir: Path) -> Path:
+def download_sdist(data_dir: Path, sdist_sha256: str = SDIST_SHA256) -> Path:
     """Download the pinned sdist into `data_dir` with pip (hash-checked by pip and again by us); returns its path."""
     data_dir.mkdir(parents=True, exist_ok=True)
     target = data_dir / SDIST
@@ -97,11 +97,11 @@ def download_sdist(data_dir: Path) -> Path:
                   str(staging / "pip.txt"), "-d", str(staging)], [sys.executable, "-m", "pip"])
             pip_wheel.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(staging / PIP_WHEEL, pip_wheel)
-        (staging / "bigbench.txt").write_text(f"bigbench==1.0.0 --hash=sha256:{SDIST_SHA256}\n")
+        (staging / "bigbench.txt").write_text(f"bigbench==1.0.0 --hash=sha256:{sdist_sha256}\n")
         _pip(["download", "--no-deps", "--no-binary", ":all:", "--require-hashes", "-r",
               str(staging / "bigbench.txt"), "-d", str(staging)], [sys.executable, str(pip_wheel / "pip")])
         downloaded = staging / SDIST
-        verify_sdist(downloaded)
+        verify_sdist(downloaded, sdist_sha256)
         # Only a verified archive ever appears under its final name, so a killed download leaves no trap behind.
         os.replace(downloaded, target)
     return target
@@ -149,15 +149,29 @@ def task_kind(raw: dict) -> str:
     return GENERATIVE
 
 
-def _usable(ex: dict, kind: str, max_input_chars: int) -> bool:
-    text = ex.get("input")
-    if not isinstance(text, str) or len(text) > max_input_chars:
+def _choice_prefix(raw: dict) -> str:
+    prefix = raw.get("choice_prefix") or ""
+    return prefix if prefix.strip() else DEFAULT_CHOICE_PREFIX
+
+
+def _shown_length(ex: dict, raw: dict, kind: str) -> int:
+    """Length of the rendered input, computed without rendering it (choice order does not change it)."""
+    n = len(raw.get("example_input_prefix") or "") + len(ex["input"]) + len(raw.get("example_output_prefix") or "")
+    if kind == MULTIPLE_CHOICE:
+        n += sum(len(_choice_prefix(raw)) + len(str(c).strip()) for c in ex["target_scores"])
+    return n
+
+
+def _usable(ex: dict, raw: dict, kind: str, max_input_chars: int) -> bool:
+    if not isinstance(ex.get("input"), str):
         return False
     scores = ex.get("target_scores")
     has_choices = isinstance(scores, dict) and len(scores) >= 2
     if kind == MULTIPLE_CHOICE:
-        return has_choices
-    return bool(text.strip()) and (bool(_text_targets(ex.get("target"))) or has_choices)
+        ok = has_choices
+    else:
+        ok = bool(ex["input"].strip()) and (bool(_text_targets(ex.get("target"))) or has_choices)
+    return ok and _shown_length(ex, raw, kind) <= max_input_chars
 
 
 def _example(ex: dict, raw: dict, kind: str, rng: random.Random) -> dict | None:
@@ -173,12 +187,11 @@ def _example(ex: dict, raw: dict, kind: str, rng: random.Random) -> dict | None:
         targets = tuple(dict.fromkeys(c for c, s in zip(out["choices"], out["scores"]) if s == best and c))
     if not targets:
         return None
-    show = kind == MULTIPLE_CHOICE and str(raw.get("append_choices_to_input", True)).lower() != "false"
-    choice_prefix = raw.get("choice_prefix") or ""
-    choice_prefix = choice_prefix if choice_prefix.strip() else DEFAULT_CHOICE_PREFIX
     text = (raw.get("example_input_prefix") or "") + ex["input"]
-    if show:
-        text += "".join(choice_prefix + c for c in out["choices"])
+    if kind == MULTIPLE_CHOICE:
+        # Always shown, even where BIG-bench hides them (it scores those by likelihood only): our models answer by
+        # generating, and cannot name a label such as `add_to_playlist` they were never shown.
+        text += "".join(_choice_prefix(raw) + c for c in out["choices"])
     text += raw.get("example_output_prefix") or ""
     out["input"], out["targets"] = text.strip(), list(targets)
     return out
@@ -190,7 +203,7 @@ def normalise_task(rel_dir: str, raw: dict, max_examples: int, max_input_chars: 
     name = f"{family}:{subtask}" if subtask else family
     source = raw.get("examples") or []
     kind = task_kind(raw)
-    usable = [i for i, ex in enumerate(source) if isinstance(ex, dict) and _usable(ex, kind, max_input_chars)]
+    usable = [i for i, ex in enumerate(source) if isinstance(ex, dict) and _usable(ex, raw, kind, max_input_chars)]
     if len(usable) > max_examples:
         # A seeded subset in file order: the first N of a big file are often one class or one difficulty.
         usable = sorted(random.Random(f"{seed}:subset:{name}").sample(usable, max_examples))
@@ -214,8 +227,8 @@ def task_stats(record: dict) -> dict:
     texts = "".join(e["input"] + "".join(e["targets"]) for e in examples)
     letters = [c for c in texts if c.isalpha()]
     return {
-        "family": record["family"], "kind": record["kind"], "metric": record["metric"],
-        "description": record["description"], "keywords": record["keywords"],
+        "family": record["family"], "subtask": record["subtask"], "kind": record["kind"], "metric": record["metric"],
+        "description": record["description"], "keywords": record["keywords"], "task_prefix": record["task_prefix"],
         "n_examples": len(examples), "n_source_examples": record["n_source_examples"],
         "median_input_chars": statistics.median(len(e["input"]) for e in examples),
         "median_target_chars": statistics.median(len(e["targets"][0]) for e in examples),
@@ -269,27 +282,26 @@ def read_index(cache_dir: Path) -> dict:
         raise BigBenchError(f"no readable BIG-bench cache at {cache_dir}; run prepare_bigbench() first") from exc
 
 
-def cache_is_current(cache_dir: Path, params: dict) -> bool:
+def cache_is_current(cache_dir: Path, params: dict, sdist_sha256: str) -> bool:
     """The stamp matches (format, source digest, parameters) and every task file is there."""
     try:
         index = read_index(cache_dir)
     except BigBenchError:
         return False
-    if (index.get("format"), index.get("sdist_sha256"), index.get("params")) != (CACHE_FORMAT, SDIST_SHA256, params):
+    if (index.get("format"), index.get("sdist_sha256"), index.get("params")) != (CACHE_FORMAT, sdist_sha256, params):
         return False
     return all(task_file(cache_dir, name).is_file() for name in index.get("tasks", {}))
 
 
-def ensure_cache(home: Path, params: dict, archive: Path | None = None) -> Path:
-    """The cache folder for `params`, building it (and downloading the archive) only when needed."""
+def ensure_cache(home: Path, params: dict, sdist_sha256: str | None = None) -> Path:
+    """The cache folder for `params` under `home`, downloading and reading the archive only when needed."""
+    expected = sdist_sha256 or SDIST_SHA256  # resolved per call so tests can pin a fake archive's digest
     data_dir = home / "data"
-    cache_dir = data_dir / "bigbench"
-    if cache_is_current(cache_dir, params):
+    cache_dir, archive = data_dir / "bigbench", data_dir / SDIST
+    if cache_is_current(cache_dir, params, expected):
         return cache_dir
-    archive = archive or data_dir / SDIST
-    expected = SDIST_SHA256
-    if archive == data_dir / SDIST and not archive.exists():
-        download_sdist(data_dir)
+    if not archive.exists():
+        download_sdist(data_dir, expected)
     verify_sdist(archive, expected)
     build_cache(archive, cache_dir, params, expected)
     return cache_dir

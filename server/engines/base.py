@@ -81,10 +81,10 @@ class AdapterSlots:
     def in_use(self, adapter_id: str) -> bool:
         return self._order.get(adapter_id, 0) > 0
 
-    def victims(self) -> list[str]:
-        excess = len(self._order) - self.capacity
-        out = [a for a, users in self._order.items() if users == 0][: max(0, excess)]
-        return out
+    def victims(self, extra: int = 0) -> list[str]:
+        """Idle adapters to unload, oldest first, so that `extra` more fit within capacity."""
+        excess = len(self._order) + extra - self.capacity
+        return [a for a, users in self._order.items() if users == 0][: max(0, excess)]
 
     def remove(self, adapter_id: str) -> None:
         self._order.pop(adapter_id, None)
