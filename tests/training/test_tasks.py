@@ -360,8 +360,9 @@ def test_real_tasks_do_not_leak_and_are_usable(real):
         assert len(set(task.descriptions)) == 8 and task.examples
         assert all(e.target.strip() and len(e.input) <= TaskConfig().max_input_chars for e in task.examples)
         assert len(task.examples) <= TaskConfig().max_examples_per_task
-    kinds = {t.kind for t in held}
-    assert kinds == {"generative", "multiple_choice"}
+    assert {t.kind for t in held} == {"generative", "multiple_choice"}
+    # evaluation-only phrasings of training tasks are never a training phrasing of any task either
+    assert not {d for t in train for d in t.eval_descriptions} & {d for t in train for d in t.train_descriptions}
 
 
 @pytest.mark.slow
