@@ -62,7 +62,7 @@ def resolve_checkpoint(settings: Settings) -> Path:
     return folder
 
 
-def make_engine(settings: Settings, model_path: str, rank: int) -> Engine:
+def make_engine(settings: Settings, model_path: str, rank: int, target_modules: tuple[str, ...]) -> Engine:
     import importlib.util
 
     kind = settings.engine
@@ -71,7 +71,7 @@ def make_engine(settings: Settings, model_path: str, rank: int) -> Engine:
     if kind == "vllm":
         from .engines.vllm_engine import VLLMEngine
 
-        return VLLMEngine(model_path, settings, max_lora_rank=rank)
+        return VLLMEngine(model_path, settings, rank, target_modules)
     from .engines.hf_engine import HFEngine
 
     return HFEngine(model_path, settings.max_cpu_loras, settings.max_batch, settings.batch_window_ms, settings.device)
@@ -96,7 +96,7 @@ async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
         if settings.redis_url else None
     cache = TieredCache(MemoryCache(settings.cache_max_bytes), redis,
                         on_error=lambda op: metrics.count("redis_errors", op))
-    engine = make_engine(settings, model_path, checkpoint.config.rank)
+    engine = make_engine(settings, model_path, checkpoint.config.rank, checkpoint.config.target_modules)
     await engine.start()
     service = AdapterService(checkpoint, encoder, cache, model_name, settings.batch_window_ms, settings.max_batch,
                              settings.max_description_chars, settings.lock_ttl_ms, metrics)

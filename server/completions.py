@@ -84,13 +84,14 @@ class CompletionService:
         return SamplingSpec(max_tokens, temperature, top_p, stops, seed)
 
     # ---- generation ---------------------------------------------------------------------------------------
-    async def stream(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None
+    async def stream(self, prompt_ids: list[int], spec: SamplingSpec, record: AdapterRecord | None
                      ) -> AsyncIterator[Delta]:
         started = time.perf_counter()
         if self.metrics is not None:
             self.metrics.engine_queue.inc()
+        lora = (record.id, record.adapter) if record is not None else (None, None)
         try:
-            async for delta in self.engine.generate(prompt_ids, spec, adapter_id):
+            async for delta in self.engine.generate(prompt_ids, spec, *lora):
                 if delta.finish_reason is not None and self.metrics is not None:
                     self.metrics.completion_tokens.inc(delta.completion_tokens)
                 yield delta
@@ -101,18 +102,18 @@ class CompletionService:
                 self.metrics.engine_queue.dec()
                 self.metrics.generation_latency.labels(self.engine.name).observe(time.perf_counter() - started)
 
-    async def complete(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None) -> Delta:
+    async def complete(self, prompt_ids: list[int], spec: SamplingSpec, record: AdapterRecord | None) -> Delta:
         """The whole completion as one Delta (text, finish_reason, token counts)."""
         parts: list[str] = []
         last = Delta("", None, len(prompt_ids), 0)
-        async for delta in self.stream(prompt_ids, spec, adapter_id):
+        async for delta in self.stream(prompt_ids, spec, record):
             parts.append(delta.text)
             last = delta
         return Delta("".join(parts), last.finish_reason, last.prompt_tokens or len(prompt_ids), last.completion_tokens)
 
-    async def complete_n(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None, n: int
+    async def complete_n(self, prompt_ids: list[int], spec: SamplingSpec, record: AdapterRecord | None, n: int
                          ) -> list[Delta]:
         """n choices run concurrently (the engine batches them); seeds seed, seed+1, ... keep them reproducible."""
         specs = [spec if spec.seed is None else SamplingSpec(spec.max_tokens, spec.temperature, spec.top_p,
                                                             spec.stop, spec.seed + i) for i in range(n)]
-        return list(await asyncio.gather(*(self.complete(prompt_ids, s, adapter_id) for s in specs)))
+        return list(await asyncio.gather(*(self.complete(prompt_ids, s, record) for s in specs)))

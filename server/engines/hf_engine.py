@@ -81,15 +81,17 @@ class HFEngine:
         return {"engine": self.name, "ok": self.model is not None and self.failed is None, "error": self.failed,
                 "queue": self._queue.qsize() if self._queue else 0, "adapters_loaded": len(self.adapters)}
 
-    async def generate(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None
-                       ) -> AsyncIterator[Delta]:
+    async def generate(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None = None,
+                       adapter: Adapter | None = None) -> AsyncIterator[Delta]:
         if self._queue is None:
             raise EngineError("engine not started")
+        if adapter_id is not None and adapter is not None:
+            await self.ensure_loaded(adapter_id, adapter)
         if adapter_id is not None and adapter_id not in self.adapters:
             raise EngineError(f"adapter {adapter_id} is not loaded")
         request = _Request(list(prompt_ids), spec, adapter_id, asyncio.Queue(), asyncio.get_running_loop())
         if adapter_id is not None:
-            self.slots.acquire(adapter_id)
+            self.slots.acquire(adapter_id)  # pinned until the stream ends
         try:
             await self._queue.put(request)
             while True:

@@ -20,11 +20,22 @@ from hypernet import Adapter
 from .base import AdapterSlots, Delta, EngineError, SamplingSpec
 
 
+# vLLM fuses these HF projections into one layer; LoRA only needs wrapping on the fused layers we target.
+_FUSED = {"q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj", "gate_proj": "gate_up_proj",
+          "up_proj": "gate_up_proj"}
+
+
+def vllm_lora_modules(target_modules: tuple[str, ...]) -> list[str]:
+    """vLLM layer names to wrap with LoRA (fewer wrapped layers: 20-50% faster LoRA decoding on CPU)."""
+    return list(dict.fromkeys(_FUSED.get(m, m) for m in target_modules))
+
+
 class VLLMEngine:
     name = "vllm"
 
-    def __init__(self, model_path: str, settings, max_lora_rank: int) -> None:
+    def __init__(self, model_path: str, settings, max_lora_rank: int, target_modules: tuple[str, ...]) -> None:
         self.model_path, self.settings, self.max_lora_rank = model_path, settings, max_lora_rank
+        self.target_modules = target_modules
         self.dir = settings.resolved_adapters_dir() / uuid.uuid4().hex[:8]  # one folder per engine instance
         self.slots = AdapterSlots(settings.max_cpu_loras)
         self.requests: dict[str, object] = {}  # adapter id -> LoRARequest
@@ -44,6 +55,7 @@ class VLLMEngine:
             model=self.model_path, dtype="auto" if on_gpu else "float32",  # fp32 on CPU: bf16 is slower there
             max_model_len=self.settings.max_model_len, enable_lora=True, max_loras=self.settings.max_loras,
             max_cpu_loras=self.settings.max_cpu_loras, max_lora_rank=self.max_lora_rank, seed=0,
+            lora_target_modules=vllm_lora_modules(self.target_modules), disable_log_stats=True,
             **({"gpu_memory_utilization": self.settings.gpu_memory_utilization} if on_gpu else {}))
         self.dir.mkdir(parents=True, exist_ok=True)
         self.engine = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
@@ -51,7 +63,7 @@ class VLLMEngine:
     async def close(self) -> None:
         if self.engine is not None:
             engine, self.engine = self.engine, None
-            await asyncio.to_thread(engine.shutdown)
+            await asyncio.to_thread(engine.shutdown, timeout=15)  # the core needs ~5 s; less ends in a kill
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def _int_id(self, adapter_id: str) -> int:
@@ -102,8 +114,8 @@ class VLLMEngine:
         return {"engine": self.name, "ok": ok, "error": error, "queue": self.in_flight,
                 "adapters_loaded": len(self.requests)}
 
-    async def generate(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None
-                       ) -> AsyncIterator[Delta]:
+    async def generate(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None = None,
+                       adapter: Adapter | None = None) -> AsyncIterator[Delta]:
         from vllm import SamplingParams, TokensPrompt
         from vllm.sampling_params import RequestOutputKind
 
@@ -111,9 +123,13 @@ class VLLMEngine:
             raise EngineError("engine not started")
         lora = None
         if adapter_id is not None:
+            if adapter is not None:
+                await self.ensure_loaded(adapter_id, adapter)
             lora = self.requests.get(adapter_id)
             if lora is None:
                 raise EngineError(f"adapter {adapter_id} is not loaded")
+            # Pinned from here: vLLM reloads a request's adapter from its folder at every step, and a request whose
+            # folder is gone kills the engine core, so neither the registration nor the folder may go while in use.
             self.slots.acquire(adapter_id)
         params = SamplingParams(max_tokens=spec.max_tokens, temperature=spec.temperature, top_p=spec.top_p,
                                 stop=list(spec.stop) or None, seed=spec.seed, output_kind=RequestOutputKind.DELTA)

@@ -33,7 +33,7 @@ async def generate(body: GenerateRequest, request: Request):
     if body.stream:
         async def events():
             gen_started = time.perf_counter()
-            async for delta in svc.stream(ids, spec, record.id):
+            async for delta in svc.stream(ids, spec, record):
                 event = {"text": delta.text, "adapter_id": record.id, "finish_reason": delta.finish_reason}
                 if delta.finish_reason is not None:
                     event["usage"] = Usage(prompt_tokens=delta.prompt_tokens, completion_tokens=delta.completion_tokens,
@@ -42,7 +42,7 @@ async def generate(body: GenerateRequest, request: Request):
                 yield event
         return event_stream(events())
     gen_started = time.perf_counter()
-    out = await svc.complete(ids, spec, record.id)
+    out = await svc.complete(ids, spec, record)
     usage = Usage(prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens,
                   total_tokens=out.prompt_tokens + out.completion_tokens)
     return GenerateResponse(text=out.text, adapter_id=record.id, finish_reason=out.finish_reason, usage=usage,

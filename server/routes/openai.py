@@ -24,7 +24,6 @@ async def _run(request: Request, body, prompt_ids: list[int], max_tokens: int | 
     spec = svc.spec(prompt_ids, max_tokens, body.temperature, body.top_p, body.stop, body.seed, body.n)
     record = await svc.adapter_for(body.task, body.model)
     model = record.id if record is not None else svc.model_name
-    adapter_id = record.id if record is not None else None
     rid, created = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{uuid.uuid4().hex}", int(time.time())
     obj = "chat.completion" if kind == "chat" else "text_completion"
 
@@ -36,7 +35,7 @@ async def _run(request: Request, body, prompt_ids: list[int], max_tokens: int | 
         return {"index": index, "text": text, "finish_reason": finish, "logprobs": None}
 
     if not body.stream:
-        outs = await svc.complete_n(prompt_ids, spec, adapter_id, body.n)
+        outs = await svc.complete_n(prompt_ids, spec, record, body.n)
         return {"id": rid, "object": obj, "created": created, "model": model,
                 "choices": [choice(i, o.text, o.finish_reason, False) for i, o in enumerate(outs)],
                 "usage": _usage(len(prompt_ids), sum(o.completion_tokens for o in outs))}
@@ -53,7 +52,7 @@ async def _run(request: Request, body, prompt_ids: list[int], max_tokens: int | 
                 yield {"id": rid, "object": chunk_obj, "created": created, "model": model,
                        "choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
                                     "finish_reason": None, "logprobs": None}]}
-            async for d in svc.stream(prompt_ids, choice_spec, adapter_id):
+            async for d in svc.stream(prompt_ids, choice_spec, record):
                 completion_tokens += d.completion_tokens
                 yield {"id": rid, "object": chunk_obj, "created": created, "model": model,
                        "choices": [choice(i, d.text, d.finish_reason, True)]}
