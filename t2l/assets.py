@@ -66,7 +66,7 @@ def _package_file(spec: PackagedModel) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -109,7 +109,7 @@ def prepare_base_model(name: str = DEFAULT_BASE_MODEL, home: Path | None = None)
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=False) as bar:
         step = bar.add_task(f"checking {gguf.name}", total=3)
-        digest = _sha256(gguf)
+        digest = sha256_file(gguf)
         if spec.sha256 and digest != spec.sha256:
             raise AssetError(f"{gguf} is corrupt (sha256 {digest[:12]}..., expected {spec.sha256[:12]}...); "
                              f"reinstall it: {spec.install} --force-reinstall")

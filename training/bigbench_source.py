@@ -22,7 +22,6 @@ or republished, which is why it lives in the user's cache only.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import random
@@ -36,6 +35,8 @@ import time
 import zlib
 from pathlib import Path
 from typing import IO, Any, Iterator
+
+from t2l.assets import sha256_file
 
 SDIST = "bigbench-1.0.0.tar.gz"
 SDIST_SHA256 = "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2"
@@ -53,18 +54,6 @@ _ASCII_NON_LETTERS = bytes(b for b in range(128) if not chr(b).isalpha())
 
 class BigBenchError(RuntimeError):
     """The BIG-bench data cannot be prepared or read: download failed, archive corrupt, cache incomplete."""
-
-
-def t2l_home() -> Path:
-    return Path(os.environ.get("T2L_HOME") or Path.home() / ".cache" / "t2l").expanduser()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify_sdist(path: Path, expected: str = SDIST_SHA256) -> None:

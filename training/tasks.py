@@ -33,7 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from training.bigbench_source import (GENERATIVE, MULTIPLE_CHOICE, SDIST, SDIST_SHA256, BigBenchError,
-                                      ensure_cache, read_index, read_task_record, t2l_home)
+                                      ensure_cache, read_index, read_task_record)
+from t2l.assets import t2l_home
 
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 SPLIT_PARTS = ("train", "heldout", "bbh")

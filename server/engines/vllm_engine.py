@@ -12,7 +12,6 @@ import asyncio
 import os
 import shutil
 import uuid
-from pathlib import Path
 from typing import AsyncIterator
 
 from hypernet import Adapter
