@@ -57,6 +57,7 @@ class AdapterService:
         self._pending: list[tuple[str, asyncio.Future]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="t2l-hypernet")
+        self._batches: set[asyncio.Task] = set()  # strong references: the loop keeps only weak ones
         self.batches_run = 0
 
     # ---- keys ---------------------------------------------------------------------------------------------
@@ -164,7 +165,9 @@ class AdapterService:
         if self._pending:
             self._flush_handle = asyncio.get_running_loop().call_later(self.window_s, self._flush)
         if batch:
-            asyncio.ensure_future(self._run_batch(batch))
+            task = asyncio.get_running_loop().create_task(self._run_batch(batch))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
 
     async def _run_batch(self, batch: list[tuple[str, asyncio.Future]]) -> None:
         loop = asyncio.get_running_loop()
