@@ -44,9 +44,10 @@ assets: setup
 data: setup
 	$(BIN)/t2l data prepare
 
+# The embedded default: localhost only, so auth is explicitly off here (T2L_AUTH=on + keys for anything else).
 serve: setup-cpu
 	$(BIN)/t2l assets prepare
-	$(BIN)/t2l serve
+	T2L_AUTH=$${T2L_AUTH:-off} $(BIN)/t2l serve
 
 # CI runs everything that can run on CPU, the vLLM engine included.
 test: setup-cpu

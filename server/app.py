@@ -15,11 +15,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from .cache import MemoryCache, RedisCache, TieredCache
-from .completions import CompletionService
+from .auth import Authenticator
+from .completions import Admission, CompletionService, Limits
 from .engines.base import Engine
 from .errors import error_body, install_error_handlers
 from .metrics import Metrics
-from .routes import adapters, generate, health, openai
+from .routes import adapters, admin, generate, health, openai
 from .service import AdapterService
 from .settings import REPO_CHECKPOINTS, Settings
 
@@ -100,8 +101,10 @@ async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     await engine.start()
     service = AdapterService(checkpoint, encoder, cache, model_name, settings.batch_window_ms, settings.max_batch,
                              settings.max_description_chars, settings.lock_ttl_ms, metrics)
-    completions = CompletionService(service, engine, tokenizer, model_name, settings.max_model_len,
-                                    settings.max_tokens_limit, settings.max_n, settings.default_max_tokens, metrics)
+    limits = Limits(settings.max_model_len, settings.max_tokens_limit, settings.max_n, settings.default_max_tokens,
+                    settings.request_timeout_s)
+    admission = Admission(settings.max_concurrent_generations, settings.max_waiting, settings.queue_timeout_s)
+    completions = CompletionService(service, engine, tokenizer, model_name, limits, admission, metrics)
     name = f"{ckpt_dir.name}@{checkpoint.digest[:12]}"
     log.info("ready: model %s, checkpoint %s, engine %s, cache %s", model_name, name, engine.name, cache.state)
     return Runtime(settings, metrics, cache, service, completions, engine, model_name, name, time.time(), True)
@@ -136,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Text-to-LoRA: a task description becomes a LoRA adapter, served by a multi-LoRA "
                               "engine. OpenAI-compatible, with an optional `task` field.")
     app.state.settings, app.state.metrics, app.state.startup_error = settings, metrics, None
+    app.state.auth = Authenticator.from_settings(settings)
     install_error_handlers(app)
 
     @app.middleware("http")
@@ -152,23 +156,52 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.request_latency.labels(route).observe(time.perf_counter() - started)
         return response
 
-    for module in (adapters, generate, openai, health):
+    for module in (adapters, admin, generate, openai, health):
         app.include_router(module.router)
-    app.add_middleware(JSONBodies)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app
 
 
-class JSONBodies:
-    """Pure ASGI middleware. Every body this API takes is JSON: treat a form-encoded or untyped POST body as JSON,
-    so that `curl -d '{...}'` (which says application/x-www-form-urlencoded) works as users type it."""
+class RequestGuard:
+    """Pure ASGI middleware for request bodies: refuse bodies over `max_body_bytes` (413, before any parsing), and
+    read every body as JSON, treating a form-encoded or untyped one as JSON so that `curl -d '{...}'` (which says
+    application/x-www-form-urlencoded) works as users type it."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, app: Any, max_body_bytes: int) -> None:
+        self.app, self.max_body_bytes = app, max_body_bytes
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
-            kind = dict(scope["headers"]).get(b"content-type", b"")
-            if not kind or kind.startswith(b"application/x-www-form-urlencoded"):
-                headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-                scope = {**scope, "headers": headers + [(b"content-type", b"application/json")]}
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
+        too_big = declared.isdigit() and int(declared) > self.max_body_bytes
+        chunks, size, more = [], 0, not too_big
+        while more:  # bodies are small (<= max_body_bytes): buffer, so chunked uploads are bounded too
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.max_body_bytes:
+                too_big = True
+                break
+        if too_big:
+            response = JSONResponse(error_body(f"request body exceeds {self.max_body_bytes} bytes",
+                                               "invalid_request_error", code="body_too_large"), status_code=413)
+            return await response(scope, receive, send)
+        kind = headers.get(b"content-type", b"")
+        if not kind or kind.startswith(b"application/x-www-form-urlencoded"):
+            rest = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            scope = {**scope, "headers": rest + [(b"content-type", b"application/json")]}
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

@@ -68,6 +68,12 @@ class MemoryCache:
     def __len__(self) -> int:
         return len(self._blobs)
 
+    async def flush(self) -> int:
+        count = len(self._blobs)
+        self._blobs.clear(), self._meta.clear(), self._id_of.clear()
+        self.used = 0
+        return count
+
 
 class RedisCache:
     """redis-py asyncio; short timeouts so an outage is noticed in milliseconds, not minutes."""
@@ -97,6 +103,20 @@ class RedisCache:
 
     async def delete(self, key: str, adapter_id: str) -> bool:
         return bool(await self.client.delete(BLOB_PREFIX + key, META_PREFIX + adapter_id))
+
+    async def flush(self) -> int:
+        """Delete every adapter blob and id record (locks are left to expire)."""
+        deleted = 0
+        for prefix in (BLOB_PREFIX, META_PREFIX):
+            batch = []
+            async for name in self.client.scan_iter(match=prefix + "*", count=500):
+                batch.append(name)
+                if len(batch) >= 500:
+                    deleted += await self.client.delete(*batch)
+                    batch = []
+            if batch:
+                deleted += await self.client.delete(*batch)
+        return deleted
 
     async def acquire(self, key: str, owner: str, ttl_ms: int) -> bool:
         """Cross-replica single flight: SET NX PX; the holder generates, others wait for the value."""
@@ -172,6 +192,10 @@ class TieredCache:
         here = await self.memory.delete(key, adapter_id)
         there = await self._redis("delete", lambda: self.redis.delete(key, adapter_id), False)
         return here or bool(there)
+
+    async def flush(self) -> dict[str, int]:
+        return {"memory": await self.memory.flush(),
+                "redis": await self._redis("flush", self.redis.flush, 0) if self.redis else 0}
 
     async def acquire(self, key: str, owner: str, ttl_ms: int) -> bool:
         """True when we may generate: we hold the Redis lock, or there is no (reachable) Redis to coordinate."""

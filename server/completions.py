@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 from hypernet import DescriptionError
@@ -13,14 +15,49 @@ from .errors import APIError
 from .service import AdapterRecord, AdapterService
 
 
+class Admission:
+    """Bounded generation queue: `slots` completions run at once, `max_waiting` may wait (for at most
+    `timeout_s`); beyond that a request is refused at once (429) instead of waiting without bound."""
+
+    def __init__(self, slots: int, max_waiting: int, timeout_s: float) -> None:
+        self.slots, self.max_waiting, self.timeout_s = asyncio.Semaphore(slots), max_waiting, timeout_s
+        self.waiting = 0
+
+    @contextlib.asynccontextmanager
+    async def slot(self):
+        if self.waiting >= self.max_waiting:
+            raise APIError(429, f"server busy: {self.waiting} completions already waiting", "rate_limit_error",
+                           code="server_busy", headers={"Retry-After": "1"})
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(self.slots.acquire(), self.timeout_s)
+        except TimeoutError as exc:
+            raise APIError(503, f"no generation slot within {self.timeout_s:.0f} s", "server_error",
+                           code="queue_timeout", headers={"Retry-After": "5"}) from exc
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self.slots.release()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request limits that depend on the model and the settings."""
+
+    max_model_len: int
+    max_tokens_limit: int
+    max_n: int
+    default_max_tokens: int = 256
+    request_timeout_s: float = 300.0
+
+
 class CompletionService:
-    def __init__(self, adapters: AdapterService, engine: Engine, tokenizer: Any, model_name: str,
-                 max_model_len: int, max_tokens_limit: int, max_n: int, default_max_tokens: int = 256,
-                 metrics: Any = None) -> None:
+    def __init__(self, adapters: AdapterService, engine: Engine, tokenizer: Any, model_name: str, limits: Limits,
+                 admission: Admission, metrics: Any = None) -> None:
         self.adapters, self.engine, self.tokenizer, self.model_name = adapters, engine, tokenizer, model_name
-        self.max_model_len, self.max_tokens_limit, self.max_n = max_model_len, max_tokens_limit, max_n
-        self.default_max_tokens = default_max_tokens
-        self.metrics = metrics
+        self.limits, self.admission, self.metrics = limits, admission, metrics
 
     # ---- adapters -----------------------------------------------------------------------------------------
     def check_task(self, task: str | None) -> None:
@@ -65,42 +102,48 @@ class CompletionService:
     def spec(self, prompt_ids: list[int], max_tokens: int | None, temperature: float, top_p: float,
              stop: str | list[str] | None, seed: int | None, n: int = 1) -> SamplingSpec:
         """Check the limits that depend on the model and settings; 400 with the offending parameter."""
-        room = self.max_model_len - len(prompt_ids)
+        lim = self.limits
+        room = lim.max_model_len - len(prompt_ids)
         if room < 1:
-            raise APIError(400, f"prompt is {len(prompt_ids)} tokens; this model's context is {self.max_model_len}",
+            raise APIError(400, f"prompt is {len(prompt_ids)} tokens; this model's context is {lim.max_model_len}",
                            param="messages", code="context_length_exceeded")
         if max_tokens is None:
-            max_tokens = min(room, self.max_tokens_limit, self.default_max_tokens)
-        if max_tokens > self.max_tokens_limit:
-            raise APIError(400, f"max_tokens is {max_tokens}; the limit is {self.max_tokens_limit}",
+            max_tokens = min(room, lim.max_tokens_limit, lim.default_max_tokens)
+        if max_tokens > lim.max_tokens_limit:
+            raise APIError(400, f"max_tokens is {max_tokens}; the limit is {lim.max_tokens_limit}",
                            param="max_tokens")
         if max_tokens > room:
             raise APIError(400, f"prompt ({len(prompt_ids)} tokens) + max_tokens ({max_tokens}) exceeds the "
-                                f"context of {self.max_model_len}", param="max_tokens",
+                                f"context of {lim.max_model_len}", param="max_tokens",
                            code="context_length_exceeded")
-        if n > self.max_n:
-            raise APIError(400, f"n is {n}; the limit is {self.max_n}", param="n")
+        if n > lim.max_n:
+            raise APIError(400, f"n is {n}; the limit is {lim.max_n}", param="n")
         stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
         return SamplingSpec(max_tokens, temperature, top_p, stops, seed)
 
     # ---- generation ---------------------------------------------------------------------------------------
     async def stream(self, prompt_ids: list[int], spec: SamplingSpec, record: AdapterRecord | None
                      ) -> AsyncIterator[Delta]:
-        started = time.perf_counter()
-        if self.metrics is not None:
-            self.metrics.engine_queue.inc()
         lora = (record.id, record.adapter) if record is not None else (None, None)
-        try:
-            async for delta in self.engine.generate(prompt_ids, spec, *lora):
-                if delta.finish_reason is not None and self.metrics is not None:
-                    self.metrics.completion_tokens.inc(delta.completion_tokens)
-                yield delta
-        except EngineError as exc:
-            raise APIError(503, f"engine error: {exc}", "server_error") from exc
-        finally:
+        async with self.admission.slot():
+            started = time.perf_counter()
             if self.metrics is not None:
-                self.metrics.engine_queue.dec()
-                self.metrics.generation_latency.labels(self.engine.name).observe(time.perf_counter() - started)
+                self.metrics.engine_queue.inc()
+            try:
+                async with asyncio.timeout(self.limits.request_timeout_s):
+                    async for delta in self.engine.generate(prompt_ids, spec, *lora):
+                        if delta.finish_reason is not None and self.metrics is not None:
+                            self.metrics.completion_tokens.inc(delta.completion_tokens)
+                        yield delta
+            except TimeoutError as exc:
+                raise APIError(504, f"generation took longer than {self.limits.request_timeout_s:.0f} s",
+                               "server_error", code="timeout") from exc
+            except EngineError as exc:
+                raise APIError(503, f"engine error: {exc}", "server_error") from exc
+            finally:
+                if self.metrics is not None:
+                    self.metrics.engine_queue.dec()
+                    self.metrics.generation_latency.labels(self.engine.name).observe(time.perf_counter() - started)
 
     async def complete(self, prompt_ids: list[int], spec: SamplingSpec, record: AdapterRecord | None) -> Delta:
         """The whole completion as one Delta (text, finish_reason, token counts)."""

@@ -44,6 +44,20 @@ class Settings(BaseSettings):
     default_max_tokens: int = Field(256, description="max_tokens when a request gives none (capped by the context).")
     max_n: int = Field(8, description="Largest n (choices per chat/completion request).")
     log_level: str = Field("info", description="uvicorn / service log level.")
+    auth: Literal["on", "off"] = Field("on", description="Bearer API keys required; `off` only on a trusted "
+                                                          "localhost (make serve sets it).")
+    api_keys: str | None = Field(None, description="Comma-separated hashed key entries (see `t2l keys create`).")
+    api_keys_file: Path | None = Field(None, description="File with one hashed key entry per line.")
+    metrics_require_admin: bool = Field(False, description="Serve /metrics only to admin keys.")
+    rate_limit_rps: float = Field(0.0, description="Per-key (or per-client when auth is off) requests per second; "
+                                                   "0 disables.")
+    rate_limit_burst: int = Field(20, description="Token-bucket burst size for the rate limit.")
+    max_body_bytes: int = Field(1 << 20, description="Largest request body (413 beyond).")
+    max_concurrent_generations: int = Field(64, description="Completions running in the engine at once.")
+    max_waiting: int = Field(256, description="Completions waiting for a slot; more get 429 at once.")
+    queue_timeout_s: float = Field(60.0, description="Longest wait for a generation slot (503 beyond).")
+    request_timeout_s: float = Field(300.0, description="Longest generation of one completion (504 beyond).")
+    shutdown_grace_s: int = Field(30, description="On SIGTERM, how long in-flight requests may finish.")
 
     def resolved_adapters_dir(self) -> Path:
         if self.adapters_dir is not None:

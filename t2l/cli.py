@@ -17,6 +17,16 @@ def _cmd_assets_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_keys_create(args: argparse.Namespace) -> int:
+    from server.auth import new_key
+
+    key, entry = new_key(args.name, tuple(args.scope))
+    print(json.dumps({"key": key, "entry": entry,
+                      "note": "hand out `key` once; configure only `entry` (T2L_API_KEYS or T2L_API_KEYS_FILE)"},
+                     indent=2))
+    return 0
+
+
 def _cmd_data_prepare(args: argparse.Namespace) -> int:
     from training.tasks import load_index, load_split, prepare_bigbench
 
@@ -92,7 +102,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                                    "checkpoint": args.checkpoint}.items() if v is not None}
     settings = Settings(**overrides)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    # On SIGTERM uvicorn stops accepting, lets in-flight requests finish (up to the grace period), then the
+    # lifespan closes the engine: nothing in flight is lost on a rolling update.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+                timeout_graceful_shutdown=settings.shutdown_grace_s)
     return 0
 
 
@@ -106,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-model", default=assets.DEFAULT_BASE_MODEL, help="HF id or path (default: %(default)s)")
     p.add_argument("--encoder", default=assets.DEFAULT_ENCODER, help="sentence-transformers id or path")
     p.set_defaults(func=_cmd_assets_prepare)
+
+    p_keys = sub.add_parser("keys", help="API keys")
+    keys_sub = p_keys.add_subparsers(dest="action", required=True)
+    p = keys_sub.add_parser("create", help="make a new API key and the hashed entry the service stores")
+    p.add_argument("--name", required=True)
+    p.add_argument("--scope", nargs="+", default=["use"], choices=["use", "admin"])
+    p.set_defaults(func=_cmd_keys_create)
 
     p_data = sub.add_parser("data", help="training and evaluation data (BIG-bench, from its PyPI sdist)")
     data_sub = p_data.add_subparsers(dest="action", required=True)

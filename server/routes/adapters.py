@@ -7,14 +7,16 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from ..auth import require
 from ..errors import APIError
 from ..schemas import AdapterCreate, AdapterInfo
 from ..service import AdapterRecord
 
 router = APIRouter(tags=["adapters"])
+USE, ADMIN = [Depends(require("use"))], [Depends(require("admin"))]
 
 
 def _info(request: Request, record: AdapterRecord) -> AdapterInfo:
@@ -32,19 +34,19 @@ async def _record(request: Request, adapter_id: str) -> AdapterRecord:
     return record
 
 
-@router.post("/v1/adapters", response_model=AdapterInfo)
+@router.post("/v1/adapters", response_model=AdapterInfo, dependencies=USE)
 async def create_adapter(body: AdapterCreate, request: Request) -> AdapterInfo:
     record = await request.app.state.runtime.completions.adapter_for(body.task)
     return _info(request, record)
 
 
-@router.get("/v1/adapters/{adapter_id}", response_model=AdapterInfo)
+@router.get("/v1/adapters/{adapter_id}", response_model=AdapterInfo, dependencies=USE)
 async def get_adapter(adapter_id: str, request: Request) -> AdapterInfo:
     return _info(request, await _record(request, adapter_id))
 
 
 @router.get("/v1/adapters/{adapter_id}/download", response_class=Response,
-            responses={200: {"content": {"application/zip": {}}}})
+            responses={200: {"content": {"application/zip": {}}}}, dependencies=USE)
 async def download_adapter(adapter_id: str, request: Request) -> Response:
     record = await _record(request, adapter_id)
     buffer = io.BytesIO()
@@ -57,7 +59,7 @@ async def download_adapter(adapter_id: str, request: Request) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{adapter_id}.zip"'})
 
 
-@router.delete("/v1/adapters/{adapter_id}")
+@router.delete("/v1/adapters/{adapter_id}", dependencies=ADMIN)
 async def delete_adapter(adapter_id: str, request: Request) -> dict:
     rt = request.app.state.runtime
     in_cache = await rt.adapters.delete(adapter_id)

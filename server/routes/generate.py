@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from ..auth import require
 from ..schemas import GenerateRequest, GenerateResponse, Usage
 from .sse import event_stream
 
-router = APIRouter(tags=["generate"])
+router = APIRouter(tags=["generate"], dependencies=[Depends(require("use"))])
 
 
 def _timings(record, started: float, generation_ms: float | None = None) -> dict:

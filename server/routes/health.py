@@ -33,6 +33,8 @@ async def ready(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
+    if request.app.state.settings.metrics_require_admin:
+        request.app.state.auth.check(request, "admin")
     rt = request.app.state.runtime
     rt.metrics.adapters_loaded.set(len(rt.engine.loaded()))
     return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST)

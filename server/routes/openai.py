@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from ..auth import require
 from ..schemas import ChatCompletionRequest, CompletionRequest
 from .sse import event_stream
 
-router = APIRouter(tags=["openai"])
+router = APIRouter(tags=["openai"], dependencies=[Depends(require("use"))])
 
 
 def _usage(prompt: int, completion: int) -> dict:

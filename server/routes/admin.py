@@ -1,0 +1,16 @@
+"""Admin-only operations (scope `admin`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from ..auth import require
+
+router = APIRouter(tags=["admin"], dependencies=[Depends(require("admin"))])
+
+
+@router.delete("/v1/admin/cache")
+async def flush_cache(request: Request) -> dict:
+    """Drop every cached adapter (memory and Redis). Loaded adapters stay in the engine until evicted."""
+    deleted = await request.app.state.runtime.cache.flush()
+    return {"object": "cache.flushed", "deleted": deleted}
