@@ -25,17 +25,20 @@ class Admission:
 
     @contextlib.asynccontextmanager
     async def slot(self):
-        if self.waiting >= self.max_waiting:
+        if not self.slots.locked():
+            await self.slots.acquire()  # a free slot: taken at once, no suspension, nobody counted as waiting
+        elif self.waiting >= self.max_waiting:
             raise APIError(429, f"server busy: {self.waiting} completions already waiting", "rate_limit_error",
                            code="server_busy", headers={"Retry-After": "1"})
-        self.waiting += 1
-        try:
-            await asyncio.wait_for(self.slots.acquire(), self.timeout_s)
-        except TimeoutError as exc:
-            raise APIError(503, f"no generation slot within {self.timeout_s:.0f} s", "server_error",
-                           code="queue_timeout", headers={"Retry-After": "5"}) from exc
-        finally:
-            self.waiting -= 1
+        else:
+            self.waiting += 1
+            try:
+                await asyncio.wait_for(self.slots.acquire(), self.timeout_s)
+            except TimeoutError as exc:
+                raise APIError(503, f"no generation slot within {self.timeout_s:.0f} s", "server_error",
+                               code="queue_timeout", headers={"Retry-After": "5"}) from exc
+            finally:
+                self.waiting -= 1
         try:
             yield
         finally:

@@ -7,6 +7,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .engines.base import EngineError
+
 
 class APIError(Exception):
     """Raised anywhere below the routes; becomes an HTTP error with OpenAI's envelope."""
@@ -27,6 +29,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
         return JSONResponse(error_body(exc.message, exc.type, exc.param, exc.code), status_code=exc.status,
                             headers=exc.headers)
+
+    @app.exception_handler(EngineError)
+    async def _engine(_: Request, exc: EngineError) -> JSONResponse:
+        # An engine fault not turned into an APIError on its way up is still the engine's, never a bare 500.
+        return JSONResponse(error_body(f"engine error: {exc}", "server_error", code="engine_error"),
+                            status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

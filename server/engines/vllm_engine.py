@@ -86,7 +86,7 @@ class VLLMEngine:
             await self.engine.add_lora(request)
         except Exception as exc:
             shutil.rmtree(path, ignore_errors=True)
-            raise EngineError(f"vLLM refused adapter {adapter_id}: {exc}") from exc
+            raise EngineError(f"vLLM refused adapter {adapter_id}: {exc!r}") from exc
         self.requests[adapter_id] = request
         self.slots.add(adapter_id)
 
@@ -94,7 +94,10 @@ class VLLMEngine:
         request = self.requests.get(adapter_id)
         if request is None or self.slots.in_use(adapter_id):
             return False
-        await self.engine.remove_lora(request.lora_int_id)
+        try:
+            await self.engine.remove_lora(request.lora_int_id)
+        except Exception as exc:  # a dead engine core: report it as an engine failure (503), not a crash
+            raise EngineError(f"vLLM could not unload {adapter_id}: {exc!r}") from exc
         del self.requests[adapter_id]
         self.slots.remove(adapter_id)
         shutil.rmtree(self.dir / adapter_id, ignore_errors=True)

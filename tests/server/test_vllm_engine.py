@@ -114,3 +114,27 @@ def test_lru_unload_never_touches_an_adapter_in_use(vllm_live):
     assert len(engine.loaded()) <= 3  # capacity 2, plus at most the one that was busy
     again = generate(vllm_live, "Eviction pressure task 0.", "hi", 4)  # evicted earlier: reloads transparently
     assert again["timings"]["cached"] is True and again["adapter_id"] in engine.loaded()
+
+
+def test_engine_core_death_turns_ready_503_and_requests_fail_fast(vllm_live):
+    """Last test of the module: it kills the engine. /ready must say so and requests must fail, not hang."""
+    import signal
+    import time
+
+    import psutil
+
+    cores = [p for p in psutil.Process().children(recursive=True) if "EngineCore" in " ".join(p.cmdline() or [])
+             or "EngineCore" in p.name()]
+    assert cores, [p.name() for p in psutil.Process().children(recursive=True)]
+    for p in cores:
+        p.send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    ready = httpx.get(vllm_live.url + "/ready", timeout=10)
+    while ready.status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        ready = httpx.get(vllm_live.url + "/ready", timeout=10)
+    assert ready.status_code == 503 and ready.json()["status"] == "engine_failed"
+    started = time.monotonic()
+    r = httpx.post(vllm_live.url + "/v1/generate", json={"task": TASKS[0], "prompt": "hi", "max_tokens": 4},
+                   timeout=60)
+    assert r.status_code == 503 and time.monotonic() - started < 30
