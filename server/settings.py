@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     queue_timeout_s: float = Field(60.0, description="Longest wait for a generation slot (503 beyond).")
     request_timeout_s: float = Field(300.0, description="Longest generation of one completion (504 beyond).")
     shutdown_grace_s: int = Field(30, description="On SIGTERM, how long in-flight requests may finish.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        if self.max_cpu_loras < self.max_loras:
+            raise ValueError(f"max_cpu_loras ({self.max_cpu_loras}) must be >= max_loras ({self.max_loras})")
+        return self
 
     def resolved_adapters_dir(self) -> Path:
         if self.adapters_dir is not None:

@@ -38,6 +38,7 @@ class VLLMEngine:
         self.dir = settings.resolved_adapters_dir() / uuid.uuid4().hex[:8]  # one folder per engine instance
         self.slots = AdapterSlots(settings.max_cpu_loras)
         self.requests: dict[str, object] = {}  # adapter id -> LoRARequest
+        self._locks: dict[str, asyncio.Lock] = {}
         self.engine = None
         self.in_flight = 0
 
@@ -72,36 +73,51 @@ class VLLMEngine:
             candidate += 1
         return candidate
 
+    def _lock(self, adapter_id: str) -> asyncio.Lock:
+        # Loading and unloading one adapter both await vLLM; a lock per adapter keeps concurrent requests from
+        # loading it twice, unloading it twice, or deleting the folder of a copy that is being loaded again.
+        lock = self._locks.get(adapter_id)
+        if lock is None:
+            lock = self._locks[adapter_id] = asyncio.Lock()
+        return lock
+
     async def ensure_loaded(self, adapter_id: str, adapter: Adapter) -> None:
         from vllm.lora.request import LoRARequest
 
-        if adapter_id in self.slots:
+        if adapter_id in self.requests:
             self.slots.add(adapter_id)  # touch
             return
-        for victim in self.slots.victims(extra=1):  # make room first: vLLM must never evict on its own
-            await self.unload(victim)
-        path = await asyncio.to_thread(adapter.to_peft, self.dir / adapter_id)
-        request = LoRARequest(adapter_id, self._int_id(adapter_id), str(path))
-        try:
-            await self.engine.add_lora(request)
-        except Exception as exc:
-            shutil.rmtree(path, ignore_errors=True)
-            raise EngineError(f"vLLM refused adapter {adapter_id}: {exc!r}") from exc
-        self.requests[adapter_id] = request
-        self.slots.add(adapter_id)
+        async with self._lock(adapter_id):
+            if adapter_id in self.requests:  # another request loaded it while we waited
+                self.slots.add(adapter_id)
+                return
+            for victim in self.slots.victims(extra=1):  # make room first: vLLM must never evict on its own
+                await self.unload(victim)
+            path = await asyncio.to_thread(adapter.to_peft, self.dir / adapter_id)
+            request = LoRARequest(adapter_id, self._int_id(adapter_id), str(path))
+            try:
+                await self.engine.add_lora(request)
+            except Exception as exc:
+                shutil.rmtree(path, ignore_errors=True)
+                raise EngineError(f"vLLM refused adapter {adapter_id}: {exc!r}") from exc
+            self.requests[adapter_id] = request
+            self.slots.add(adapter_id)
 
     async def unload(self, adapter_id: str) -> bool:
-        request = self.requests.get(adapter_id)
-        if request is None or self.slots.in_use(adapter_id):
-            return False
-        try:
-            await self.engine.remove_lora(request.lora_int_id)
-        except Exception as exc:  # a dead engine core: report it as an engine failure (503), not a crash
-            raise EngineError(f"vLLM could not unload {adapter_id}: {exc!r}") from exc
-        del self.requests[adapter_id]
-        self.slots.remove(adapter_id)
-        shutil.rmtree(self.dir / adapter_id, ignore_errors=True)
-        return True
+        async with self._lock(adapter_id):
+            request = self.requests.get(adapter_id)
+            if request is None or self.slots.in_use(adapter_id):
+                return False
+            # Claim before awaiting: from here no request can pin it; one that wants it waits for our lock.
+            del self.requests[adapter_id]
+            self.slots.remove(adapter_id)
+            try:
+                await self.engine.remove_lora(request.lora_int_id)
+            except Exception as exc:  # a dead engine core: report it as an engine failure (503), not a crash
+                raise EngineError(f"vLLM could not unload {adapter_id}: {exc!r}") from exc
+            finally:
+                shutil.rmtree(self.dir / adapter_id, ignore_errors=True)
+            return True
 
     def loaded(self) -> list[str]:
         return self.slots.ids()

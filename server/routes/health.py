@@ -10,8 +10,12 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health() -> dict:
-    return {"status": "ok"}
+async def health(request: Request) -> JSONResponse:
+    """Liveness: fails only when startup failed for good (a restart is the fix), never while starting."""
+    error = request.app.state.startup_error
+    if error:
+        return JSONResponse({"status": "failed", "error": error}, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
 @router.get("/ready")

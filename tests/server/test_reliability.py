@@ -73,6 +73,35 @@ def test_auth_on_without_keys_refuses_to_start(tiny_checkpoint, tmp_path):
         create_app(make_settings(tmp_path, tiny_checkpoint, auth="on"))
 
 
+def test_failed_startup_is_reported_by_health_and_ready(tmp_path, redis_client):
+    from server.app import create_app
+
+    server = LiveServer(create_app(make_settings(tmp_path, tmp_path / "no-such-checkpoint")), free_port())
+    server.thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                health = httpx.get(server.url + "/health", timeout=2)
+                if health.status_code == 503:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        ready = httpx.get(server.url + "/ready").json()
+        work = httpx.post(server.url + "/v1/generate", json={"task": TASK, "prompt": "x"})
+    finally:
+        server.stop()
+    assert health.status_code == 503 and "not a t2l checkpoint" in health.json()["error"]
+    assert ready["status"] == "failed" and work.status_code == 503
+    assert "not a t2l checkpoint" in work.json()["error"]["message"]
+
+
+def test_inconsistent_settings_are_refused(tmp_path, tiny_checkpoint):
+    with pytest.raises(ValueError, match=r"max_cpu_loras \(2\) must be >= max_loras \(8\)"):
+        make_settings(tmp_path, tiny_checkpoint, max_cpu_loras=2, max_loras=8)
+
+
 def test_rate_limit_gives_429_with_retry_after(tiny_checkpoint, redis_client, tmp_path_factory):
     server = start(tmp_path_factory, tiny_checkpoint, rate_limit_rps=0.5, rate_limit_burst=2)
     try:

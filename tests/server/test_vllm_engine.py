@@ -116,6 +116,19 @@ def test_lru_unload_never_touches_an_adapter_in_use(vllm_live):
     assert again["timings"]["cached"] is True and again["adapter_id"] in engine.loaded()
 
 
+def test_concurrent_new_adapters_under_eviction_pressure(vllm_live):
+    """Regression: concurrent loads picked the same LRU victim and the second unload crashed (500)."""
+
+    async def burst():
+        async with httpx.AsyncClient(base_url=vllm_live.url, timeout=120) as client:
+            return await asyncio.gather(*(client.post("/v1/generate", json={
+                "task": f"Pressure burst task {i}.", "prompt": "hi", "max_tokens": 2}) for i in range(8)))
+
+    responses = asyncio.run(burst())
+    assert [r.status_code for r in responses] == [200] * 8
+    assert len(vllm_live.runtime.engine.loaded()) <= 2 + 8  # never more than capacity plus the ones in use
+
+
 def test_engine_core_death_turns_ready_503_and_requests_fail_fast(vllm_live):
     """Last test of the module: it kills the engine. /ready must say so and requests must fail, not hang."""
     import signal
