@@ -1,0 +1,172 @@
+"""SFT data and trainer: completion-only labels, deterministic family-balanced draws, per-sample adapters in one
+batch, learning on a toy problem, exact resume, and (slow) the CI config through the real SmolLM2 + MiniLM."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers import HashingEncoder
+from training.data import (IGNORE, EmbeddingTable, FamilySampler, collate, encode, eval_split, pad_id, prompt_ids)
+from training.sft import SFTConfig, completion_loss, lr_factor, parse_value, train_sft
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_labels_cover_only_the_answer_and_eos(tiny_lm, toy_tasks):
+    _, _, tok = tiny_lm
+    task = toy_tasks[0]
+    sample = encode(tok, task.name, task.descriptions[0], task.examples[0], max_len=128)
+    answer = tok(task.examples[0].target, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    labels = [x for x in sample.labels if x != IGNORE]
+    assert labels == answer
+    assert list(sample.input_ids[sample.prompt_len:]) == answer
+    assert all(x == IGNORE for x in sample.labels[: sample.prompt_len])
+
+
+def test_long_inputs_lose_their_start_not_the_template_or_question(tiny_lm):
+    _, _, tok = tiny_lm
+    text = "filler " * 300 + "QUESTION: what is two plus two?"
+    ids = prompt_ids(tok, text, budget=64)
+    assert len(ids) == 64
+    decoded = tok.decode(ids)
+    assert decoded.startswith("<|im_start|>system") and "what is two plus two?" in decoded
+    assert decoded.rstrip().endswith("<|im_start|>assistant")
+
+
+def test_collate_pads_right_and_masks(tiny_lm, toy_tasks):
+    _, _, tok = tiny_lm
+    samples = [encode(tok, t.name, t.descriptions[0], t.examples[0], 128) for t in toy_tasks]
+    batch = collate(samples, pad_id(tok))
+    for row, s in enumerate(samples):
+        n = len(s.input_ids)
+        assert batch.attention_mask[row, :n].all() and not batch.attention_mask[row, n:].any()
+        assert (batch.labels[row, n:] == IGNORE).all()
+
+
+def test_sampler_is_a_pure_function_of_seed_and_step_and_balances_families(toy_tasks):
+    sampler = FamilySampler(toy_tasks, seed=3)
+    again = FamilySampler(list(reversed(toy_tasks)), seed=3)  # input order must not matter
+    assert [(t.name, d, e) for t, d, e in sampler.draws(5, 8)] == [(t.name, d, e) for t, d, e in again.draws(5, 8)]
+    assert sampler.draws(5, 8) != sampler.draws(6, 8)
+    families = [t.family for t, _, _ in (sampler.draw(i) for i in range(2000))]
+    assert 0.45 < families.count("judging") / len(families) < 0.55  # 1 task of 3, but 1 family of 2
+    assert all(d in t.train_descriptions for t, d, _ in sampler.draws(0, 50))  # never an evaluation phrasing
+
+
+def test_eval_split_is_disjoint_stable_and_seeded(toy_tasks):
+    task = toy_tasks[0]
+    held, rest = eval_split(task, 4)
+    assert len(held) == 4 and len(rest) == len(task.examples) - 4
+    assert not set(map(id, held)) & set(map(id, rest))
+    assert eval_split(task, 4) == (held, rest)
+    assert eval_split(task, 4, seed=1)[0] != held
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor():
+    config = SFTConfig(steps=100, warmup_steps=10, lr=1.0, min_lr_ratio=0.1)
+    values = [lr_factor(s, config) for s in range(100)]
+    assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(values[10:], values[11:]))
+    assert values[-1] == pytest.approx(0.1, abs=0.01)
+
+
+def test_set_values_parse_numbers_yaml_reads_as_strings():
+    assert parse_value("1e-4") == pytest.approx(1e-4) and parse_value("3") == 3 and parse_value("L") == "L"
+
+
+def test_each_sample_gets_its_own_adapter_in_one_batch(tiny_lm, toy_tasks):
+    """The batched loss with B different adapters == the token-weighted mean of B single-sample losses."""
+    from hypernet import inject
+    from tests.helpers import tiny_hypernet
+
+    _, model, tok = tiny_lm
+    net = tiny_hypernet(model, head_noise=0.05, seed=2)
+    table = EmbeddingTable(HashingEncoder(16))
+    items = [(t, t.train_descriptions[k], t.examples[k]) for k, t in enumerate(toy_tasks)]
+    for t, _, _ in items:
+        table.ensure(t)
+    samples = [encode(tok, t.name, d, e, 64) for t, d, e in items]
+    batch = collate(samples, pad_id(tok))
+    with torch.no_grad(), inject(model, net(table.stack(batch.descriptions))):
+        total, count = completion_loss(model, batch)
+    parts = []
+    for s in samples:
+        one = collate([s], pad_id(tok))
+        with torch.no_grad(), inject(model, net(table.stack(one.descriptions))):
+            parts.append(completion_loss(model, one))
+    assert count == sum(n for _, n in parts)
+    assert float(total) == pytest.approx(sum(float(x) for x, _ in parts), rel=1e-4)
+    with torch.no_grad():  # and the adapters matter: the base model alone scores differently
+        assert float(completion_loss(model, batch)[0]) != pytest.approx(float(total), rel=1e-3)
+
+
+def _config(folder, out, **kw) -> SFTConfig:
+    return SFTConfig.from_dict(dict(
+        base_model=str(folder), encoder="test/hashing", out_dir=str(out), max_len=64, batch_size=4,
+        lr=kw.pop("lr", 3e-3), warmup_steps=2, steps=kw.pop("steps", 6), save_every=3, eval_every=0, eval_examples_per_task=2,
+        eval_generate=2, eval_max_new_tokens=4, progress=False, seed=1, device="cpu", **kw),
+        **{"hyper.embed_dim": 16, "hyper.task_dim": 8, "hyper.module_dim": 4, "hyper.layer_dim": 4,
+           "hyper.hidden": 32, "hyper.n_blocks": 1, "hyper.dropout": 0.0})
+
+
+def test_training_learns_and_writes_a_checkpoint_the_server_can_load(tiny_lm, toy_tasks, tmp_path):
+    from hypernet import load_checkpoint
+
+    folder, _, _ = tiny_lm
+    final = train_sft(_config(folder, tmp_path / "run", steps=80, lr=3e-2), tasks=(toy_tasks[:2], toy_tasks[2:]),
+                      encoder=HashingEncoder(16))
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [x["loss"] for x in lines if "loss" in x]
+    assert len(losses) == 80
+    print(sum(losses[-10:]) / sum(losses[:10]))
+    assert sum(losses[-10:]) < 0.85 * sum(losses[:10])  # same draws each run: a trainer that does not learn fails
+    assert any("eval_loss" in x for x in lines)
+    checkpoint = load_checkpoint(final)
+    assert checkpoint.provenance["trained"] and checkpoint.provenance["steps"] == 80
+    assert checkpoint.base_model == str(folder)
+
+
+def test_resume_continues_exactly(tiny_lm, toy_tasks, tmp_path):
+    folder, _, _ = tiny_lm
+    tasks = (toy_tasks[:2], toy_tasks[2:])
+    straight = train_sft(_config(folder, tmp_path / "a"), tasks=tasks, encoder=HashingEncoder(16))
+    # Rebuild the interrupted run: its step-3 state (kept: keep_states=2) and its log up to step 3.
+    (tmp_path / "b" / "state").mkdir(parents=True)
+    (tmp_path / "b" / "state" / "step-0000003.pt").write_bytes(
+        (tmp_path / "a" / "state" / "step-0000003.pt").read_bytes())
+    (tmp_path / "b" / "metrics.jsonl").write_text((tmp_path / "a" / "metrics.jsonl").read_text())
+    with pytest.raises(ValueError, match="resume"):
+        train_sft(_config(folder, tmp_path / "b"), tasks=tasks, encoder=HashingEncoder(16))
+    with pytest.raises(ValueError, match="config changed"):
+        train_sft(_config(folder, tmp_path / "b", resume=True, lr=1e-2), tasks=tasks, encoder=HashingEncoder(16))
+    resumed = train_sft(_config(folder, tmp_path / "b", resume=True), tasks=tasks, encoder=HashingEncoder(16))
+    from safetensors.torch import load_file
+
+    a, b = load_file(straight / "hypernet.safetensors"), load_file(resumed / "hypernet.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    steps = [json.loads(x)["step"] for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps) and steps.count(4) == 1  # the log was trimmed to step 3, not duplicated
+
+
+@pytest.mark.slow
+def test_ci_config_runs_through_the_real_models(tmp_path):
+    """training/configs/tiny.yaml: real SmolLM2-135M-Instruct + all-MiniLM-L6-v2, 10 steps, under 2 minutes."""
+    out = tmp_path / "tiny"
+    proc = subprocess.run([sys.executable, "-m", "training.sft", "--config", str(ROOT / "training/configs/tiny.yaml"),
+                           "--out", str(out), "--set", "progress=false"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["checkpoint"] == str(out / "checkpoint")
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines if "loss" in x] == list(range(1, 11))
+    assert all(torch.isfinite(torch.tensor(x["loss"])) for x in lines if "loss" in x)
+    assert "eval_exact_match" in lines[-1]
+    bad = subprocess.run([sys.executable, "-m", "training.sft", "--config", str(ROOT / "training/configs/tiny.yaml"),
+                          "--set", "nonsense=1"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "nonsense" in bad.stderr

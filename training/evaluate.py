@@ -1,0 +1,355 @@
+"""Held-out evaluation of T2L against its baselines (T2L paper, Sec. 5, Table 1 and the random-description control).
+
+For every task, `examples_per_task` evaluation examples (`training.data.eval_split`: never trained on by any
+method); example i is paired with the task's evaluation-only description i mod 3, so a method that reads the
+description is scored on all three phrasings. Methods (names are the keys of eval.json's `summary`):
+
+    base                 the frozen base model, the example alone
+    base_desc            the base model with the description written above the example
+    multitask_lora       one LoRA trained on every training task (training.lora_library multitask)
+    t2l_recon            adapters from the reconstruction-trained hypernet (training.recon)
+    t2l_sft              adapters from the SFT-trained hypernet (training.sft)
+    t2l_sft_random_desc  the SFT hypernet given a random string of the same length instead of the description
+    oracle               the task's own LoRA (training.lora_library oracle)
+
+Scoring follows BIG-bench: multiple choice picks the choice with the highest summed log-likelihood after the
+prompt (multiple_choice_grade: the score of the picked choice); generative tasks decode greedily and count an
+exact match with any reference after stripping whitespace (exact_str_match). Prompts are the served format: the
+base model's chat template around one user turn. A method whose inputs are missing (no oracle folder, say) is
+left out of the table, never filled in.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from hypernet import Adapter, inject
+from training.data import completion_ids, eval_split, pad_id, prompt_ids
+
+METHODS = ("base", "base_desc", "multitask_lora", "t2l_recon", "t2l_sft", "t2l_sft_random_desc", "oracle")
+
+
+@dataclass
+class EvalConfig:
+    """What `t2l eval` scores and how. Defaults: the CPU budget (all 22 held-out tasks in minutes per method)."""
+
+    examples_per_task: int = 20  # evaluation examples per task (the same ones for every method)
+    max_len: int = 256  # prompt tokens kept (the end of a long input)
+    max_new_tokens: int = 32  # cap on greedy tokens for generative tasks (per task: longest reference + 8)
+    batch_size: int = 16  # sequences per forward
+    seed: int = 0  # picks the evaluation examples and the random descriptions
+    chat_template: bool = True  # the served prompt format
+
+
+@dataclass
+class Method:
+    """How one method turns (task, description, example input) into a prompt and an adapter."""
+
+    name: str
+    adapter: Callable[[object, str], Adapter | None] = lambda task, description: None
+    with_description: bool = False  # write the description above the input (base_desc)
+    description: Callable[[object, int], str] | None = None  # replaces the evaluation description (random control)
+
+
+@dataclass
+class Row:
+    """One scored example under one method."""
+
+    task: str
+    prompt: list[int]
+    adapter: Adapter | None
+    choices: list[list[int]] | None = None  # token ids per choice (multiple choice)
+    scores: list[float] | None = None
+    targets: tuple[str, ...] = ()
+    max_new_tokens: int = 0
+    score: float = field(default=float("nan"))
+
+
+def random_description(text: str, seed: int) -> str:
+    """A random string of lowercase words with the length of `text` (the paper's control for the description)."""
+    rng = random.Random(seed)
+    words, size = [], 0
+    while size < len(text):
+        word = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(2, 9)))
+        words.append(word)
+        size += len(word) + 1
+    return " ".join(words)[: max(1, len(text))]
+
+
+def build_rows(method: Method, tasks: Sequence, tokenizer, config: EvalConfig) -> list[Row]:
+    rows = []
+    for t_index, task in enumerate(tasks):
+        examples, _ = eval_split(task, config.examples_per_task, config.seed)
+        phrasings = task.eval_descriptions or task.descriptions
+        longest = max((len(tokenizer(x, add_special_tokens=False)["input_ids"]) for e in examples for x in e.targets),
+                      default=8)
+        for i, example in enumerate(examples):
+            description = (method.description(task, i) if method.description is not None
+                           else phrasings[i % len(phrasings)])
+            text = f"{description}\n\n{example.input}" if method.with_description else example.input
+            prompt = prompt_ids(tokenizer, text, config.max_len, config.chat_template)
+            row = Row(task.name, prompt, method.adapter(task, description), targets=example.targets)
+            if example.choices:
+                row.choices = [completion_ids(tokenizer, c)[:-1] or [pad_id(tokenizer)] for c in example.choices]
+                row.scores = list(example.scores or [float(c in example.targets) for c in example.choices])
+            else:
+                row.max_new_tokens = min(config.max_new_tokens, longest + 8)
+            rows.append(row)
+    return rows
+
+
+def _adapter_batch(rows: Sequence[Row]):
+    """(LoRABatch of the distinct adapters, per-row index) or (None, None) when no row has one."""
+    if all(r.adapter is None for r in rows):
+        return None, None
+    if any(r.adapter is None for r in rows):
+        raise ValueError("a batch mixes rows with and without adapters")
+    unique: dict[int, int] = {}
+    order: list[Adapter] = []
+    for r in rows:
+        if id(r.adapter) not in unique:
+            unique[id(r.adapter)] = len(order)
+            order.append(r.adapter)
+    return Adapter.stack(order), [unique[id(r.adapter)] for r in rows]
+
+
+def _run(model: nn.Module, rows: Sequence[Row], fn):
+    lora, index = _adapter_batch(rows)
+    if lora is None:
+        return fn(None)
+    device = next(model.parameters()).device
+    with inject(model, lora, index=torch.tensor(index, device=device)):
+        return fn(torch.tensor(index))
+
+
+@torch.inference_mode()
+def score_choices(model: nn.Module, rows: Sequence[Row], pad: int, batch_size: int) -> None:
+    """Sets row.score to the score of the choice with the highest summed log-likelihood."""
+    device = next(model.parameters()).device
+    flat = [(r, c) for r in rows for c in range(len(r.choices))]
+    loglik = {}
+    for start in range(0, len(flat), batch_size):
+        chunk = flat[start:start + batch_size]
+        seqs = [r.prompt + r.choices[c] for r, c in chunk]
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), 1
+        # Rows of one forward share adapters by index; the unit of batching is (example, choice).
+        fake = [r for r, _ in chunk]
+
+        def forward(_):
+            return torch.log_softmax(model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                           use_cache=False).logits.float(), dim=-1)
+
+        logp = _run(model, fake, forward)  # (B, T, V)
+        for i, (r, c) in enumerate(chunk):
+            n, k = len(r.prompt), len(r.choices[c])
+            target = torch.tensor(r.choices[c], device=logp.device)
+            loglik[(id(r), c)] = float(logp[i, n - 1:n - 1 + k].gather(-1, target[:, None]).sum())
+    for r in rows:
+        best = max(range(len(r.choices)), key=lambda c: loglik[(id(r), c)])
+        r.score = float(r.scores[best])
+
+
+@torch.inference_mode()
+def score_generations(model: nn.Module, tokenizer, rows: Sequence[Row], batch_size: int) -> None:
+    """Greedy answers; row.score = 1 if the stripped answer equals a stripped reference."""
+    device, pad = next(model.parameters()).device, pad_id(tokenizer)
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        width = max(len(r.prompt) for r in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, r in enumerate(chunk):  # left padding for generation
+            ids[i, width - len(r.prompt):], mask[i, width - len(r.prompt):] = torch.tensor(r.prompt), 1
+
+        def generate(_):
+            return model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
+                                  max_new_tokens=max(r.max_new_tokens for r in chunk), pad_token_id=pad)
+
+        out = _run(model, chunk, generate)[:, width:]
+        for r, new in zip(chunk, out.tolist()):
+            answer = tokenizer.decode(new, skip_special_tokens=True).strip()
+            r.score = float(any(answer == t.strip() for t in r.targets))
+
+
+def evaluate_method(method: Method, tasks: Sequence, model: nn.Module, tokenizer, config: EvalConfig
+                    ) -> dict[str, float]:
+    """Per task score in percent for one method."""
+    rows = build_rows(method, tasks, tokenizer, config)
+    mc = [r for r in rows if r.choices]
+    gen = [r for r in rows if not r.choices]
+    # Group by adapter so a batch needs few distinct adapters; the order of rows does not change any score.
+    key = lambda r: (r.task, id(r.adapter))  # noqa: E731
+    if mc:
+        score_choices(model, sorted(mc, key=key), pad_id(tokenizer), config.batch_size)
+    if gen:
+        score_generations(model, tokenizer, sorted(gen, key=lambda r: (r.max_new_tokens, key(r))),
+                          config.batch_size)
+    by_task: dict[str, list[float]] = {}
+    for r in rows:
+        by_task.setdefault(r.task, []).append(r.score)
+    return {name: 100.0 * float(np.mean(s)) for name, s in by_task.items()}
+
+
+def evaluate_methods(methods: Sequence[Method], tasks: Sequence, model: nn.Module, tokenizer, config: EvalConfig,
+                     progress: bool = True) -> dict:
+    """{"tasks": {task: {family, kind, chance, n, scores: {method: %}}}, "summary": {method: mean %}, ...}."""
+    from tqdm.auto import tqdm
+
+    scores, seconds = {}, {}
+    for method in tqdm(methods, desc="eval", unit="method", disable=not progress):
+        tick = time.perf_counter()
+        scores[method.name] = evaluate_method(method, tasks, model, tokenizer, config)
+        seconds[method.name] = round(time.perf_counter() - tick, 1)
+    per_task = {}
+    for task in tasks:
+        n = min(config.examples_per_task, len(task.examples))
+        per_task[task.name] = {"family": task.family, "kind": task.kind, "chance": 100.0 * task.chance(), "n": n,
+                               "scores": {m.name: scores[m.name][task.name] for m in methods}}
+    summary = {m.name: float(np.mean([scores[m.name][t.name] for t in tasks])) for m in methods}
+    families = sorted({t.family for t in tasks})
+    by_family = {f: {m.name: float(np.mean([scores[m.name][t.name] for t in tasks if t.family == f]))
+                     for m in methods} for f in families}
+    # The family-balanced mean keeps the 9 linguistic_mappings subtasks from deciding the headline alone.
+    family_mean = {m.name: float(np.mean([by_family[f][m.name] for f in families])) for m in methods}
+    return {"summary": summary, "summary_family_balanced": family_mean, "by_family": by_family, "tasks": per_task,
+            "seconds": seconds, "config": config.__dict__}
+
+
+# ---- the `t2l eval` run: load what exists, score it, write eval.json + eval.md + plots ------------------------
+@dataclass
+class EvalInputs:
+    """What to compare. A missing path drops its method(s) from the run (and the report says so)."""
+
+    base_model: str = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the frozen base model
+    sft: str | None = None  # SFT hypernet checkpoint folder -> t2l_sft, t2l_sft_random_desc
+    recon: str | None = None  # reconstruction hypernet checkpoint folder -> t2l_recon
+    multitask: str | None = None  # multi-task LoRA PEFT folder -> multitask_lora
+    oracles: str | None = None  # folder of per-task PEFT folders (training.lora_library oracle) -> oracle
+    tasks: str = "heldout"  # heldout | library (the recon library's training tasks, with training descriptions)
+    library: str | None = None  # for tasks=library: the library folder whose tasks to score
+    methods: tuple[str, ...] = METHODS  # subset to run
+
+
+def _t2l_method(name: str, checkpoint_dir: str, encoder_cache: dict, description=None) -> Method:
+    from hypernet import SentenceTransformerEncoder, generate_adapters, load_checkpoint
+    from t2l.assets import prepare_encoder
+
+    checkpoint = load_checkpoint(checkpoint_dir)
+    if checkpoint.encoder not in encoder_cache:
+        encoder_cache[checkpoint.encoder] = SentenceTransformerEncoder(prepare_encoder(checkpoint.encoder),
+                                                                       name=checkpoint.encoder)
+    encoder, made = encoder_cache[checkpoint.encoder], {}
+
+    def adapter(task, text):
+        if text not in made:
+            made[text] = generate_adapters(checkpoint, encoder, [text])[0]
+        return made[text]
+
+    return Method(name, adapter=adapter, description=description)
+
+
+def build_methods(inputs: EvalInputs, config: EvalConfig, descriptions: str = "eval") -> tuple[list[Method], dict]:
+    """Methods whose inputs exist, plus {method: reason} for those left out."""
+    from training.lora_library import adapter_dirname
+
+    pick = (lambda task, i: task.train_descriptions[i % len(task.train_descriptions)]) if descriptions == "train" \
+        else None
+    methods, skipped, encoders = [], {}, {}
+    for name in inputs.methods:
+        if name not in METHODS:
+            raise ValueError(f"unknown method {name!r}; choose from {METHODS}")
+        if name == "base":
+            methods.append(Method("base", description=pick))
+        elif name == "base_desc":
+            methods.append(Method("base_desc", with_description=True, description=pick))
+        elif name == "multitask_lora":
+            if not inputs.multitask:
+                skipped[name] = "no --multitask folder"
+                continue
+            shared = Adapter.from_peft(inputs.multitask)
+            methods.append(Method(name, adapter=lambda task, text, a=shared: a, description=pick))
+        elif name == "oracle":
+            if not inputs.oracles:
+                skipped[name] = "no --oracles folder"
+                continue
+            root, loaded = Path(inputs.oracles), {}
+
+            def oracle(task, text, root=root, loaded=loaded):
+                if task.name not in loaded:
+                    loaded[task.name] = Adapter.from_peft(root / adapter_dirname(task.name))
+                return loaded[task.name]
+
+            methods.append(Method(name, adapter=oracle, description=pick))
+        elif name == "t2l_recon":
+            if not inputs.recon:
+                skipped[name] = "no --recon checkpoint"
+                continue
+            methods.append(_t2l_method(name, inputs.recon, encoders, pick))
+        else:  # t2l_sft, t2l_sft_random_desc
+            if not inputs.sft:
+                skipped[name] = "no --sft checkpoint"
+                continue
+            if name == "t2l_sft":
+                methods.append(_t2l_method(name, inputs.sft, encoders, pick))
+            else:
+                def scrambled(task, i, seed=config.seed):
+                    phrasings = task.eval_descriptions or task.descriptions
+                    return random_description(phrasings[i % len(phrasings)], hash((seed, task.name, i)) & 0xFFFF)
+
+                methods.append(_t2l_method(name, inputs.sft, encoders, scrambled))
+    return methods, skipped
+
+
+def run_eval(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None, tokenizer=None,
+             tasks: Sequence | None = None) -> dict:
+    """Score every available method on the task set; write out_dir/eval.json, eval.md, eval.png, adapters.png."""
+    import json
+
+    from training.report import markdown_table, plot_adapter_map, plot_summary
+
+    if model is None:
+        from training.lora_library import load_base
+
+        model, tokenizer = load_base(inputs.base_model)
+    if tasks is None:
+        from training.tasks import load_named_tasks, load_tasks
+
+        if inputs.tasks == "library":
+            if not inputs.library:
+                raise ValueError("tasks=library needs the library folder")
+            from training.recon import load_library
+
+            tasks = load_named_tasks(load_library(Path(inputs.library))[0])
+        else:
+            tasks = load_tasks(inputs.tasks)
+    methods, skipped = build_methods(inputs, config, "train" if inputs.tasks == "library" else "eval")
+    if not methods:
+        raise ValueError(f"nothing to evaluate: {skipped}")
+    results = evaluate_methods(methods, tasks, model, tokenizer, config)
+    results.update(skipped=skipped, inputs=inputs.__dict__ | {"methods": list(inputs.methods)}, task_set=inputs.tasks)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "eval.json").write_text(json.dumps(results, indent=1))
+    (out_dir / "eval.md").write_text(markdown_table(results))
+    plot_summary(results, out_dir / "eval.png")
+    sft = next((m for m in methods if m.name == "t2l_sft"), None)
+    if sft is not None:  # the generated adapters of every task x evaluation description, by family
+        pairs = [(t, d) for t in tasks for d in (t.eval_descriptions or t.descriptions)]
+        plot_adapter_map([sft.adapter(t, d) for t, d in pairs], [t.family for t, _ in pairs],
+                         out_dir / "adapters.png", "T2L (SFT) adapters of held-out task descriptions, PCA")
+    return results
+
+
+__all__ = ["EvalConfig", "EvalInputs", "build_methods", "run_eval", "METHODS", "Method", "evaluate_method", "evaluate_methods", "random_description"]

@@ -1,0 +1,222 @@
+"""LoRA baselines trained with peft: per-task (oracle) LoRAs and one multi-task LoRA (T2L paper, Sec. 4 baselines).
+
+Every adapter has the hypernet's shape and scaling (rank, alpha, rsLoRA and target modules come from a HyperConfig)
+so a library adapter, a T2L adapter and the reconstruction target are the same kind of object, saved as standard
+PEFT folders (`hypernet.Adapter` reads them back).
+
+    python -m training.lora_library oracle --tasks heldout --out runs/oracle      # one LoRA per held-out task
+    python -m training.lora_library oracle --tasks library --out runs/library     # the reconstruction library
+    python -m training.lora_library multitask --out runs/multitask                # one LoRA over all train tasks
+
+Training data never includes a task's evaluation examples: `training.data.eval_split` sets the first
+`eval_examples` of a seeded permutation aside for `t2l eval` and these trainers draw only from the rest.
+Each LoRA gets `steps` AdamW steps of `batch_size` examples (completion-only loss, the SFT data path), so its cost
+is known before it starts; the per-step wall time goes to out/<task>/train_log.json for the benchmarks'
+time-to-adapter comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from hypernet import HyperConfig
+from training.data import FamilySampler, collate, encode, eval_split, pad_id, token_length
+
+
+@dataclass
+class LoRATrainConfig:
+    """How one library LoRA is trained. Defaults: the CPU budget (~1 minute per task on 2 cores)."""
+
+    base_model: str = "HuggingFaceTB/SmolLM2-135M-Instruct"  # HF id or folder of the frozen base model
+    hyper: HyperConfig = field(default_factory=HyperConfig)  # rank, alpha, rsLoRA, target modules to match
+    steps: int = 20  # AdamW steps per LoRA
+    batch_size: int = 8  # examples per step
+    lr: float = 2e-3  # peak learning rate (LoRA B starts at 0, so this is the usual LoRA range)
+    warmup_steps: int = 2  # linear warmup, then cosine decay to 10%
+    max_len: int = 128  # tokens per example (prompt + completion)
+    eval_examples: int = 20  # per task, set aside for evaluation and never trained on
+    seed: int = 0  # data order and LoRA A init
+    threads: int = 0  # torch CPU threads (0 = default)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hyper, dict):
+            self.hyper = HyperConfig.from_dict({**HyperConfig().to_dict(), **self.hyper})
+
+
+def lora_config(hyper: HyperConfig):
+    from peft import LoraConfig
+
+    return LoraConfig(r=hyper.rank, lora_alpha=hyper.alpha, use_rslora=hyper.use_rslora, lora_dropout=0.0,
+                      target_modules=list(hyper.target_modules), bias="none", task_type="CAUSAL_LM")
+
+
+def _lr(step: int, config: LoRATrainConfig) -> float:
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _loss(model: nn.Module, batch) -> torch.Tensor:
+    """Mean next-token cross-entropy over completion tokens (the SFT loss, LM head on those positions only)."""
+    from training.sft import completion_loss
+
+    total, count = completion_loss(model, batch)
+    return total / max(1, count)
+
+
+def train_lora(model: nn.Module, tokenizer, draw: Callable[[int, int], list], config: LoRATrainConfig,
+               out: Path, meta: dict) -> dict:
+    """Fit one fresh LoRA on `model` (in place, peft) from `draw(step, n)` -> [(task, description, example)];
+    save it as a PEFT folder in `out`; remove it from the model again. Returns the training log."""
+    from peft import get_peft_model
+
+    torch.manual_seed(config.seed)
+    peft_model = get_peft_model(model, lora_config(config.hyper))
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr(s, config))
+    log, started = [], time.perf_counter()
+    peft_model.train()
+    for step in range(config.steps):
+        items = draw(step, config.batch_size)
+        batch = collate([encode(tokenizer, t.name, d, e, config.max_len) for t, d, e in items], pad_id(tokenizer))
+        loss = _loss(model, batch)  # peft put the LoRA layers into `model` itself
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        log.append({"step": step + 1, "loss": float(loss.detach()), "elapsed": time.perf_counter() - started})
+    peft_model.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    peft_model.save_pretrained(str(out))
+    record = {**meta, "config": {**asdict(config), "hyper": config.hyper.to_dict()}, "log": log,
+              "train_seconds": time.perf_counter() - started}
+    (out / "train_log.json").write_text(json.dumps(record, indent=1))
+    peft_model.unload()  # the same base model object, LoRA layers removed, for the next task
+    return record
+
+
+def task_draw(task, config: LoRATrainConfig, fits: Callable) -> Callable[[int, int], list]:
+    """Draws from one task's training examples (never its evaluation ones), with its training descriptions."""
+    _, pool = eval_split(task, config.eval_examples, config.seed)
+    if not pool:
+        raise ValueError(f"task {task.name} has no examples left after setting {config.eval_examples} aside")
+    fitting = [e for e in pool if fits(e)] or pool
+
+    def draw(step: int, n: int) -> list:
+        rng = np.random.default_rng([config.seed, step])
+        return [(task, task.train_descriptions[0], fitting[int(i)]) for i in rng.integers(len(fitting), size=n)]
+
+    return draw
+
+
+def library_tasks(train_tasks: Sequence, count: int, seed: int = 0, min_examples: int = 60) -> list:
+    """`count` training tasks for the reconstruction library, one per family (seeded), each with enough examples."""
+    by_family: dict[str, list] = {}
+    for t in sorted(train_tasks, key=lambda t: t.name):
+        if len(t.examples) >= min_examples:
+            by_family.setdefault(t.family, []).append(t)
+    rng = np.random.default_rng(seed)
+    families = sorted(by_family)
+    picked = [by_family[f][int(rng.integers(len(by_family[f])))] for f in rng.permutation(families)[:count]]
+    return sorted(picked, key=lambda t: t.name)
+
+
+def load_base(name: str, threads: int = 0):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from t2l.assets import prepare_base_model
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    path = prepare_base_model(name)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    return model.eval().requires_grad_(False), AutoTokenizer.from_pretrained(path)
+
+
+def train_oracles(tasks: Sequence, config: LoRATrainConfig, out_dir: Path, model=None, tokenizer=None) -> list[Path]:
+    """One LoRA per task under out_dir/<task name with ':' as '__'>; folders that exist are kept (resumable)."""
+    from tqdm.auto import tqdm
+
+    if model is None:
+        model, tokenizer = load_base(config.base_model, config.threads)
+    fits = lambda e: token_length(tokenizer, e) <= config.max_len  # noqa: E731
+    folders = []
+    for task in tqdm(tasks, desc="oracle LoRAs", unit="task"):
+        folder = out_dir / adapter_dirname(task.name)
+        if not (folder / "adapter_model.safetensors").exists():
+            train_lora(model, tokenizer, task_draw(task, config, fits), config, folder,
+                       {"task": task.name, "family": task.family, "kind": "oracle"})
+        folders.append(folder)
+    return folders
+
+
+def train_multitask(tasks: Sequence, config: LoRATrainConfig, out_dir: Path, model=None, tokenizer=None) -> Path:
+    """One LoRA over all `tasks`, family-balanced draws (as SFT), descriptions unused (it has no input for them)."""
+    if model is None:
+        model, tokenizer = load_base(config.base_model, config.threads)
+    fits = lambda e: token_length(tokenizer, e) <= config.max_len  # noqa: E731
+    sampler = FamilySampler(tasks, config.seed, 0.0, fits)
+    train_lora(model, tokenizer, lambda step, n: sampler.draws(step, n), config, out_dir,
+               {"task": "multitask", "kind": "multitask", "tasks": len(tasks)})
+    return out_dir
+
+
+def adapter_dirname(task_name: str) -> str:
+    return task_name.replace(":", "__").replace("/", "_")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from training.tasks import load_split, load_tasks
+
+    parser = argparse.ArgumentParser(prog="python -m training.lora_library", description=__doc__.split("\n\n")[0])
+    parser.add_argument("kind", choices=["oracle", "multitask"])
+    parser.add_argument("--tasks", default="heldout", help="oracle: heldout | library | comma-separated task names")
+    parser.add_argument("--library-size", type=int, default=16, help="tasks in the reconstruction library")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--steps", type=int, default=LoRATrainConfig.steps)
+    parser.add_argument("--batch-size", type=int, default=LoRATrainConfig.batch_size)
+    parser.add_argument("--lr", type=float, default=LoRATrainConfig.lr)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--split", default="default")
+    args = parser.parse_args(argv)
+    config = LoRATrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, threads=args.threads)
+    out = Path(args.out)
+    if args.kind == "multitask":
+        train_multitask(load_tasks("train", args.split), config, out)
+        print(json.dumps({"multitask": str(out)}))
+        return 0
+    if args.tasks == "heldout":
+        tasks = load_tasks("heldout", args.split)
+    elif args.tasks == "library":
+        tasks = library_tasks(load_tasks("train", args.split), args.library_size, config.seed)
+    else:
+        from training.tasks import load_named_tasks
+
+        names = [n.strip() for n in args.tasks.split(",") if n.strip()]
+        known = set(load_split(args.split).train) | set(load_split(args.split).heldout)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            parser.error(f"unknown task names: {unknown}")
+        tasks = load_named_tasks(names)
+    folders = train_oracles(tasks, config, out)
+    (out / "index.json").write_text(json.dumps({t.name: f.name for t, f in zip(tasks, folders)}, indent=1))
+    print(json.dumps({"oracles": len(folders), "out": str(out)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Tables and plots of evaluation results: the markdown table people compare and the two figures of `t2l eval`.
+
+Figures: a bar chart of each method's held-out average (with chance), and a 2-D projection (PCA) of generated
+adapters coloured by task family, the paper's Figure 5 idea: if adapters of one family cluster, the hypernet maps
+descriptions to task-specific weights rather than to one shared adapter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+LABELS = {"base": "base", "base_desc": "base + description", "multitask_lora": "multi-task LoRA",
+          "t2l_recon": "T2L (recon)", "t2l_sft": "T2L (SFT)", "t2l_sft_random_desc": "T2L (SFT), random description",
+          "oracle": "oracle LoRA (per task)"}
+
+
+def markdown_table(results: dict) -> str:
+    """Per-task scores and the averages, methods as columns (percent)."""
+    methods = list(results["summary"])
+    head = "| task | family | chance | n | " + " | ".join(LABELS.get(m, m) for m in methods) + " |"
+    rule = "|" + "---|" * (4 + len(methods))
+    lines = [head, rule]
+    for name, row in results["tasks"].items():
+        cells = " | ".join(f"{row['scores'][m]:.1f}" for m in methods)
+        lines.append(f"| {name} | {row['family']} | {row['chance']:.1f} | {row['n']} | {cells} |")
+    for label, key in (("**average**", "summary"), ("**family-balanced average**", "summary_family_balanced")):
+        if key in results:
+            cells = " | ".join(f"**{results[key][m]:.1f}**" for m in methods)
+            lines.append(f"| {label} | | {_mean_chance(results):.1f} | | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def _mean_chance(results: dict) -> float:
+    rows = list(results["tasks"].values())
+    return sum(r["chance"] for r in rows) / max(1, len(rows))
+
+
+def plot_summary(results: dict, path: Path, title: str = "Held-out BIG-bench tasks") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(results["summary"])
+    values = [results["summary"][m] for m in methods]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    colours = ["#d62728" if m == "t2l_sft" else "#7f7f7f" if m.startswith("base") else "#1f77b4" for m in methods]
+    ax.bar(range(len(methods)), values, color=colours)
+    ax.axhline(_mean_chance(results), color="k", linestyle="--", linewidth=1, label="chance (mean)")
+    for i, v in enumerate(values):
+        ax.text(i, v + 0.5, f"{v:.1f}", ha="center", fontsize=8)
+    ax.set_xticks(range(len(methods)), [LABELS.get(m, m) for m in methods], rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel("average score (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def adapter_vectors(adapters: Sequence) -> torch.Tensor:
+    """(N, D): every A and B entry of each adapter, flattened (the generated weights themselves)."""
+    return torch.stack([torch.cat([x.flatten() for x in (*ad.a, *ad.b)]).float() for ad in adapters])
+
+
+def project_2d(vectors: torch.Tensor) -> torch.Tensor:
+    """(N, 2) PCA projection of centred rows."""
+    centred = vectors - vectors.mean(0, keepdim=True)
+    _, _, v = torch.linalg.svd(centred, full_matrices=False)
+    return centred @ v[:2].T
+
+
+def plot_adapter_map(adapters: Sequence, families: Sequence[str], path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = project_2d(adapter_vectors(adapters)).numpy()
+    names = sorted(set(families))
+    cmap = plt.get_cmap("tab20")
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for i, fam in enumerate(names):
+        sel = [j for j, f in enumerate(families) if f == fam]
+        ax.scatter(points[sel, 0], points[sel, 1], s=18, color=cmap(i % 20), label=fam)
+    ax.set_title(title)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.legend(fontsize=6, ncol=2, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,363 @@
+"""Supervised fine-tuning of a HyperLoRA end to end through a FROZEN base model (T2L, arXiv 2506.06105, Sec. 3.3).
+
+One step, for B (task, description, example) triples drawn family-balanced (training/data.py): the B descriptions'
+embeddings (B, embed_dim) (frozen encoder, cached) -> HyperLoRA once -> LoRABatch of B adapters -> base model under
+`hypernet.inject` (sample n gets adapter n, batched einsums) -> cross-entropy on completion tokens only (mean over
+the whole accumulated step) -> gradients into the hypernetwork only. AdamW, linear warmup then cosine or linear
+decay to min_lr_ratio * lr, gradient clipping. Every eval_every steps: loss on held-out tasks' examples with their
+evaluation-only descriptions, plus greedy exact match on a few. Every save_every steps out_dir/state/step-N.pt
+(weights, optimizer, scheduler, step, torch RNG); `resume` continues from the latest exactly. At the end
+out_dir/checkpoint is a self-contained hypernet checkpoint; out_dir/metrics.jsonl has a line per step and eval.
+
+    python -m training.sft --config training/configs/tiny.yaml --out runs/tiny [--resume] [--set lr=3e-4 ...]
+
+Devices: `device: auto` takes CUDA when present. Multi-GPU: `torchrun --nproc_per_node=N -m training.sft ...` wraps
+the hypernetwork in DDP (each rank holds a frozen base copy and draws different batches from (seed, step, rank));
+rank 0 logs, evaluates and saves. The batch is per rank: the global batch is N * batch_size * grad_accum.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import yaml
+from torch import Tensor, nn
+
+from hypernet import HyperConfig, HyperLoRA, inject, save_checkpoint, targets_from_model
+from training.state import git_commit, load_state, save_state, trim_metrics
+from training.data import (Batch, EmbeddingTable, FamilySampler, collate, encode, eval_items, make_batches, pad_id,
+                           prompt_only, token_length)
+
+RESUME_FREE = frozenset({"steps", "out_dir", "resume", "device", "eval_every", "save_every", "log_every", "keep_states",
+               "progress", "threads", "eval_examples_per_task", "eval_generate", "eval_max_new_tokens",
+               "eval_batch_size", "max_eval_tasks"})  # fields a resumed run may change without changing the past
+
+
+@dataclass
+class SFTConfig:
+    """Everything a SFT run depends on. Defaults are the tiny CPU case; training/configs/*.yaml set the others."""
+
+    base_model: str = "HuggingFaceTB/SmolLM2-135M-Instruct"  # HF id or folder of the frozen base model
+    encoder: str = "sentence-transformers/all-MiniLM-L6-v2"  # sentence-transformers id or folder (frozen)
+    hyper: HyperConfig = field(default_factory=HyperConfig)  # the hypernetwork (YAML: fields over HyperConfig's)
+    split: str = "default"  # committed split (training/splits/<name>.json): train tasks and held-out tasks
+    train_tasks: tuple[str, ...] = ()  # train only on these task names; empty = every task of the split's train part
+    max_eval_tasks: int = 0  # evaluate on the first N held-out tasks (sorted by name); 0 = all
+    family_power: float = 0.0  # p(family) ~ n_tasks ** family_power: 0 = uniform over families, 1 = over tasks
+    max_len: int = 128  # tokens per sequence (prompt + completion); longer ones are truncated
+    chat_template: bool = True  # wrap inputs in the base model's chat template, as served
+    batch_size: int = 4  # samples (each with its own adapter) per micro-batch, per rank
+    grad_accum: int = 1  # micro-batches per optimizer step
+    steps: int = 10  # optimizer steps in total
+    lr: float = 1e-3  # peak learning rate (AdamW)
+    weight_decay: float = 0.01  # AdamW weight decay, on matrices only (not biases, norms)
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW betas
+    warmup_steps: int = 2  # linear warmup from 0 to lr
+    schedule: str = "cosine"  # decay after warmup: "cosine" | "linear" | "constant"
+    min_lr_ratio: float = 0.1  # the decay ends at min_lr_ratio * lr
+    max_grad_norm: float = 1.0  # clip the global gradient norm to this (0 = no clipping)
+    lora_dropout: float = 0.0  # dropout on the adapted layers' inputs (LoRA dropout), training only
+    seed: int = 0  # seeds the hypernet init, the data draws and dropout
+    device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
+    base_dtype: str = "float32"  # dtype of the frozen base: float32 | bfloat16 | float16 (fp32 on CPU)
+    threads: int = 0  # torch CPU threads (0 = torch's default)
+    eval_every: int = 0  # evaluate every N steps (0 = only at the end; -1 = never)
+    eval_examples_per_task: int = 2  # held-out examples per task for the eval loss
+    eval_generate: int = 2  # of those, how many (spread over tasks) get a greedy exact-match check
+    eval_max_new_tokens: int = 16  # greedy tokens per exact-match answer
+    eval_batch_size: int = 8  # samples per evaluation forward
+    save_every: int = 0  # write out_dir/state/step-N.pt every N steps (0 = only at the end)
+    keep_states: int = 2  # how many step-N.pt files to keep
+    log_every: int = 1  # write a metrics line every N steps
+    out_dir: str = "runs/sft"  # where states, metrics.jsonl and the final checkpoint go
+    resume: bool = False  # continue from the latest out_dir/state/step-N.pt
+    progress: bool = True  # show a progress bar
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hyper, dict):
+            self.hyper = HyperConfig.from_dict(self.hyper)
+        self.train_tasks, self.betas = tuple(self.train_tasks), tuple(self.betas)
+        if self.schedule not in ("cosine", "linear", "constant"):
+            raise ValueError(f"schedule must be cosine, linear or constant, got {self.schedule!r}")
+        for name in ("batch_size", "grad_accum", "steps", "max_len", "log_every", "keep_states"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out.update(hyper=self.hyper.to_dict(), train_tasks=list(self.train_tasks), betas=list(self.betas))
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **overrides: Any) -> "SFTConfig":
+        """`overrides` may name nested fields with dots: hyper.hidden=512."""
+        data = {**data, "hyper": dict(data.get("hyper") or {})}
+        for key, value in overrides.items():
+            head, _, rest = key.partition(".")
+            if rest and head == "hyper":
+                data["hyper"][rest] = value
+            else:
+                data[key] = value
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown SFTConfig fields: {sorted(unknown)}")
+        data["hyper"] = HyperConfig.from_dict({**HyperConfig().to_dict(), **data["hyper"]})
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> "SFTConfig":
+        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {}, **overrides)
+
+
+# ---- pieces (pure where possible) -----------------------------------------------------------------------------
+def lr_factor(step: int, config: SFTConfig) -> float:
+    """Multiplier of lr at optimizer step `step` (0-based): linear warmup, then decay to min_lr_ratio."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
+    shape = 0.5 * (1 + math.cos(math.pi * progress)) if config.schedule == "cosine" else 1 - progress
+    return config.min_lr_ratio + (1 - config.min_lr_ratio) * shape
+
+
+def completion_loss(model: nn.Module, batch: Batch) -> tuple[Tensor, int]:
+    """(sum of next-token cross-entropy over label positions, their count). Runs the LM head only on those
+    positions (~20% of a step's FLOPs saved at 128 tokens) unless the model post-processes its logits."""
+    targets = batch.labels[:, 1:]
+    keep = targets != -100  # (B, T-1)
+    body, head = getattr(model, getattr(model, "base_model_prefix", ""), None), model.get_output_embeddings()
+    if body is None or head is None or getattr(model.config, "final_logit_softcapping", None):
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).logits
+        logits = logits[:, :-1][keep]
+    else:
+        hidden = body(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)[0]  # (B,T,H)
+        logits = head(hidden[:, :-1][keep])  # (K, vocab)
+    loss = nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum")
+    return loss, int(keep.sum())
+
+
+def build_optimizer(hyper: nn.Module, config: SFTConfig):
+    """AdamW (weight decay on weight matrices, not on biases, norms or embeddings) + the warmup/decay schedule."""
+    decayed = {n for n, p in hyper.named_parameters() if p.dim() >= 2 and "emb" not in n}
+    groups = [{"params": [p for n, p in hyper.named_parameters() if n in decayed], "weight_decay": config.weight_decay},
+              {"params": [p for n, p in hyper.named_parameters() if n not in decayed], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
+
+
+def sft_step(net: nn.Module, model: nn.Module, table: EmbeddingTable, batches: Sequence[Batch], optimizer,
+             scheduler, config: SFTConfig, device: torch.device) -> dict[str, float]:
+    """One optimizer step over the micro-batches: each sample's adapter is generated from its own description,
+    the loss is the mean over every completion token of the step; returns its metrics."""
+    total = sum(b.target_tokens for b in batches)  # normalise by the whole step's completion tokens
+    loss_sum, tokens = 0.0, 0
+    for i, batch in enumerate(batches):
+        batch = batch.to(device)
+        last = i == len(batches) - 1
+        with (net.no_sync() if hasattr(net, "no_sync") and not last else nullcontext()):  # DDP: reduce once
+            with inject(model, net(table.stack(batch.descriptions).to(device)), dropout=config.lora_dropout):
+                loss, _ = completion_loss(model, batch)
+            (loss / max(1, total)).backward()
+        loss_sum, tokens = loss_sum + float(loss.detach()), tokens + int(batch.attention_mask.sum())
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    grad_norm = nn.utils.clip_grad_norm_(params, config.max_grad_norm or math.inf)
+    lr = scheduler.get_last_lr()[0]
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return {"loss": loss_sum / max(1, total), "lr": lr, "grad_norm": float(grad_norm), "tokens": tokens,
+            "target_tokens": total}
+
+
+@torch.no_grad()
+def evaluate(hyper: HyperLoRA, model: nn.Module, tokenizer, table: EmbeddingTable, items, config: SFTConfig,
+             device: torch.device) -> dict[str, float]:
+    """Held-out loss (token mean) and greedy exact match on the first `eval_generate` items."""
+    was_training = hyper.training
+    hyper.eval()
+    total, count = 0.0, 0
+    for batch in make_batches(items, tokenizer, table, config.max_len, config.eval_batch_size, config.chat_template):
+        batch = batch.to(device)
+        with inject(model, hyper(table.stack(batch.descriptions).to(device))):
+            loss, n = completion_loss(model, batch)
+        total, count = total + float(loss), count + n
+    out = {"eval_loss": total / max(1, count), "eval_tokens": count}
+    gen = list(items)[: config.eval_generate]
+    if gen:
+        hits = 0
+        for start in range(0, len(gen), config.eval_batch_size):
+            chunk = gen[start:start + config.eval_batch_size]
+            samples = [encode(tokenizer, t.name, d, e, config.max_len, config.chat_template) for t, d, e in chunk]
+            batch = collate([prompt_only(s) for s in samples], pad_id(tokenizer), side="left").to(device)
+            with inject(model, hyper(table.stack(batch.descriptions).to(device))):
+                new = model.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                                     max_new_tokens=config.eval_max_new_tokens, do_sample=False,
+                                     pad_token_id=pad_id(tokenizer))[:, batch.input_ids.shape[1]:]
+            for s, ids in zip(samples, new.tolist()):
+                answer = tokenizer.decode(ids, skip_special_tokens=True).strip()
+                hits += any(answer == t.strip() for t in s.targets)
+        out["eval_exact_match"] = hits / len(gen)
+    hyper.train(was_training)
+    return out
+
+
+# ---- the loop -------------------------------------------------------------------------------------------------
+def _setup_device(config: SFTConfig) -> tuple[torch.device, int, int]:
+    """(device, rank, world size); initialises torch.distributed under torchrun."""
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    name = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
+    if world > 1:
+        if name.startswith("cuda"):  # one GPU per rank
+            name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            torch.cuda.set_device(torch.device(name))
+        torch.distributed.init_process_group("nccl" if name.startswith("cuda") else "gloo")
+    return torch.device(name), rank, world
+
+
+def _load_tasks(config: SFTConfig):
+    from training.tasks import load_named_tasks, load_split
+
+    split = load_split(config.split)
+    heldout = sorted(split.heldout)[: config.max_eval_tasks or None]
+    return load_named_tasks(config.train_tasks or split.train), load_named_tasks(heldout)
+
+
+def _load_base(config: SFTConfig, device: torch.device):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from t2l.assets import prepare_base_model
+
+    path = prepare_base_model(config.base_model)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, config.base_dtype)).to(device)
+    model.eval().requires_grad_(False)  # frozen: no dropout, no weight gradients
+    return model, tokenizer
+
+
+def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = None, encoder=None) -> Path:
+    """Run SFT as configured; returns out_dir/checkpoint. `tasks` = (train, heldout) Task lists and `encoder` (a
+    TaskEncoder) replace the ones the config names (tests use in-process ones)."""
+    out_dir = Path(config.out_dir)
+    device, rank, world = _setup_device(config)
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    model, tokenizer = _load_base(config, device)
+    if encoder is None:
+        from hypernet import SentenceTransformerEncoder
+        from t2l.assets import prepare_encoder
+
+        encoder = SentenceTransformerEncoder(prepare_encoder(config.encoder), device=str(device), name=config.encoder)
+    if encoder.dim != config.hyper.embed_dim:
+        raise ValueError(f"encoder {config.encoder!r} gives {encoder.dim}-d embeddings but hyper.embed_dim is "
+                         f"{config.hyper.embed_dim}")
+    train_tasks, heldout_tasks = tasks if tasks is not None else _load_tasks(config)
+    table = EmbeddingTable(encoder)
+    fits = lambda example: token_length(tokenizer, example, config.chat_template) <= config.max_len  # noqa: E731
+    sampler = FamilySampler(train_tasks, config.seed, config.family_power, fits)
+    held = eval_items(heldout_tasks, config.eval_examples_per_task, config.seed)
+
+    torch.manual_seed(config.seed)
+    hyper = HyperLoRA(config.hyper, targets_from_model(model, config.hyper.target_modules)).to(device).train()
+    optimizer, scheduler = build_optimizer(hyper, config)
+    step, metrics_path = 0, out_dir / "metrics.jsonl"
+    states = sorted((out_dir / "state").glob("step-*.pt"))
+    if states and not config.resume:
+        raise ValueError(f"{out_dir} holds states of an earlier run: resume it or choose another output folder")
+    if states:
+        step = load_state(states[-1], hyper, optimizer, scheduler, config, RESUME_FREE)
+    if rank == 0:
+        trim_metrics(metrics_path, step)  # a fresh run starts an empty log; a resumed one drops lines after `step`
+    net = hyper
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(hyper, device_ids=[device.index] if device.type == "cuda" else None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def log(record: dict) -> None:
+        if rank == 0:
+            with metrics_path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=config.steps, initial=step, disable=not config.progress or rank != 0, desc="sft", unit="step")
+    started, last = time.perf_counter(), {}
+    while step < config.steps:
+        tick = time.perf_counter()
+        items = sampler.draws(step, config.batch_size * config.grad_accum, rank, world)
+        batches = make_batches(items, tokenizer, table, config.max_len, config.batch_size, config.chat_template)
+        last = sft_step(net, model, table, batches, optimizer, scheduler, config, device)
+        step += 1
+        last.update(step=step, seconds=time.perf_counter() - tick, elapsed=time.perf_counter() - started)
+        if step % config.log_every == 0 or step == config.steps:
+            log(last)
+        bar.update(1)
+        bar.set_postfix(loss=f"{last['loss']:.3f}", lr=f"{last['lr']:.2e}")
+        if rank == 0 and held and config.eval_every != -1 and (
+                step == config.steps or (config.eval_every > 0 and step % config.eval_every == 0)):
+            last.update(evaluate(hyper, model, tokenizer, table, held, config, device))
+            log({"step": step, **{k: v for k, v in last.items() if k.startswith("eval_")}})
+        if rank == 0 and (step == config.steps or (config.save_every > 0 and step % config.save_every == 0)):
+            save_state(out_dir, step, hyper, optimizer, scheduler, config)
+        if world > 1:
+            torch.distributed.barrier()
+    bar.close()
+    final = out_dir / "checkpoint"
+    if rank == 0:
+        provenance = {"trained": True, "objective": "sft", "created_by": "training.sft", "steps": step,
+                      "config": config.to_dict(), "git_commit": git_commit(), "final_metrics": last,
+                      "tasks": {"train": sorted(t.name for t in train_tasks),
+                                "heldout": sorted(t.name for t in heldout_tasks)}}
+        save_checkpoint(final, hyper, config.base_model, getattr(encoder, "name", config.encoder), provenance)
+    if world > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    return final
+
+
+def parse_value(text: str) -> Any:
+    """A --set value as YAML, except that numbers YAML 1.1 reads as strings (1e-4, 3E5) become floats."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.sft", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="YAML file of SFTConfig fields (training/configs/*.yaml)")
+    parser.add_argument("--out", help="output folder (overrides out_dir)")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest state in the output folder")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a field; nested with dots (hyper.hidden=512); repeatable")
+    args = parser.parse_args(argv)
+    bad = [pair for pair in args.sets if "=" not in pair.strip("=")]
+    if bad:
+        parser.error(f"--set expects KEY=VALUE, got {bad}")
+    overrides = {k.strip(): parse_value(v) for k, _, v in (pair.partition("=") for pair in args.sets)}
+    if args.out:
+        overrides["out_dir"] = args.out
+    if args.resume:
+        overrides["resume"] = True
+    final = train_sft(SFTConfig.from_yaml(args.config, **overrides))
+    print(json.dumps({"checkpoint": str(final)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
