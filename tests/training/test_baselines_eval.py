@@ -112,10 +112,13 @@ def test_random_description_has_the_length_and_is_seeded():
 
 
 def test_choice_scoring_matches_a_direct_log_likelihood(tiny_lm, toy_tasks):
+    from tests.training.conftest import toy_task
+
     _, model, tok = tiny_lm
-    task = toy_tasks[2]
+    task = toy_task("long", "judging", [(f"Is {w} small?", "it is small indeed") for w in ("ant", "bee", "cat")],
+                    choices=("it is small indeed", "no", "not at all, it is huge"))  # multi-token, uneven choices
     rows = build_rows(Method("base"), [task], tok, EvalConfig(examples_per_task=3))
-    score_choices(model, rows, tok.eos_token_id, batch_size=3)  # batches cut across examples
+    score_choices(model, rows, tok.eos_token_id)
     for row in rows:
         logliks = []
         for choice in row.choices:
@@ -123,6 +126,7 @@ def test_choice_scoring_matches_a_direct_log_likelihood(tiny_lm, toy_tasks):
             with torch.no_grad():
                 logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
             logliks.append(sum(float(logp[len(row.prompt) - 1 + k, t]) for k, t in enumerate(choice)))
+        assert row.logliks == pytest.approx(logliks, rel=1e-4, abs=1e-4)
         best = max(range(len(logliks)), key=logliks.__getitem__)
         assert row.score == row.scores[best]
 
@@ -136,14 +140,14 @@ def test_rows_with_different_adapters_score_as_if_alone(tiny_lm, toy_tasks, tmp_
     mixed = build_rows(method, [toy_tasks[2]], tok, config)
     for r, other in zip(mixed, ["upper", "double", "animal", "upper"]):  # give rows different adapters
         r.adapter = adapters[other]
-    score_choices(model, mixed, tok.eos_token_id, batch_size=8)
+    score_choices(model, mixed, tok.eos_token_id)
     for r in mixed:
         alone = Row(r.task, r.prompt, r.adapter, r.choices, r.scores)
-        score_choices(model, [alone], tok.eos_token_id, batch_size=1)
+        score_choices(model, [alone], tok.eos_token_id)
         assert alone.score == r.score
 
 
-def test_run_eval_writes_every_method_table_and_plots(tiny_lm, toy_tasks, tmp_path):
+def test_run_eval_writes_every_method_table_and_plots(tiny_lm, toy_tasks, tmp_path, monkeypatch):
     from hypernet import init_checkpoint
     from t2l.assets import DEFAULT_ENCODER
 
@@ -164,6 +168,19 @@ def test_run_eval_writes_every_method_table_and_plots(tiny_lm, toy_tasks, tmp_pa
     assert "T2L (SFT)" in (tmp_path / "out" / "eval.md").read_text()
     for name in ("eval.png", "adapters.png"):
         assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
+    # A second run with the same inputs reuses the saved scores; a retrained oracle library is scored again.
+    import training.evaluate as evaluate_module
+
+    calls = []
+    real = evaluate_module.evaluate_method
+    monkeypatch.setattr(evaluate_module, "evaluate_method", lambda m, *a, **k: calls.append(m.name) or real(m, *a, **k))
+    again = run_eval(inputs, EvalConfig(examples_per_task=3, max_new_tokens=4), tmp_path / "out", model=model,
+                     tokenizer=tok, tasks=toy_tasks)
+    assert calls == [] and again["summary"] == results["summary"]
+    _random_library(model, toy_tasks, tmp_path / "oracles", seed=6)
+    run_eval(inputs, EvalConfig(examples_per_task=3, max_new_tokens=4), tmp_path / "out", model=model,
+             tokenizer=tok, tasks=toy_tasks)
+    assert calls == ["oracle"]
     # Missing inputs drop their methods and say why; they are never filled in.
     partial = run_eval(EvalInputs(base_model=str(folder)), EvalConfig(examples_per_task=2, max_new_tokens=2),
                        tmp_path / "partial", model=model, tokenizer=tok, tasks=toy_tasks)
