@@ -29,13 +29,40 @@ class AdapterCache(Protocol):
 
 
 class MemoryCache:
-    """LRU over blob bytes; meta records live as long as their blob."""
+    """LRU over blob bytes; meta records live as long as their blob.
+
+    Beside a blob it can keep the object decoded from it (`keep_decoded`), counted in `used`: a memory hit then
+    skips the checksum and deserialisation (2.5 ms -> microseconds for SmolLM2 adapters). The decoded object is
+    returned only for the very bytes object it came from, so a blob replaced by `put` is decoded afresh."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes, self.used = max_bytes, 0
         self._blobs: OrderedDict[str, bytes] = OrderedDict()
         self._meta: dict[str, dict[str, Any]] = {}
         self._id_of: dict[str, str] = {}
+        self._decoded: dict[str, tuple[bytes, Any, int]] = {}  # key -> (its blob, decoded object, bytes)
+
+    def decoded(self, key: str, blob: bytes) -> Any | None:
+        entry = self._decoded.get(key)
+        return entry[1] if entry is not None and entry[0] is blob else None
+
+    def keep_decoded(self, key: str, blob: bytes, value: Any, size: int) -> None:
+        if self._blobs.get(key) is blob and key not in self._decoded and size <= self.max_bytes:
+            self._decoded[key] = (blob, value, size)
+            self.used += size
+            self._evict()
+
+    def _drop_decoded(self, key: str) -> None:
+        entry = self._decoded.pop(key, None)
+        if entry is not None:
+            self.used -= entry[2]
+
+    def _evict(self) -> None:
+        while self.used > self.max_bytes and self._blobs:
+            old_key, old = self._blobs.popitem(last=False)
+            self.used -= len(old)
+            self._drop_decoded(old_key)
+            self._meta.pop(self._id_of.pop(old_key, ""), None)
 
     async def get(self, key: str) -> bytes | None:
         blob = self._blobs.get(key)
@@ -48,12 +75,10 @@ class MemoryCache:
             return
         if key in self._blobs:
             self.used -= len(self._blobs.pop(key))
+            self._drop_decoded(key)
         self._blobs[key], self.used = blob, self.used + len(blob)
         self._meta[adapter_id], self._id_of[key] = dict(meta), adapter_id
-        while self.used > self.max_bytes:
-            old_key, old = self._blobs.popitem(last=False)
-            self.used -= len(old)
-            self._meta.pop(self._id_of.pop(old_key, ""), None)
+        self._evict()
 
     async def meta(self, adapter_id: str) -> dict[str, Any] | None:
         return self._meta.get(adapter_id)
@@ -62,6 +87,7 @@ class MemoryCache:
         blob = self._blobs.pop(key, None)
         if blob is not None:
             self.used -= len(blob)
+        self._drop_decoded(key)
         self._id_of.pop(key, None)
         return (self._meta.pop(adapter_id, None) is not None) or blob is not None
 
@@ -70,7 +96,7 @@ class MemoryCache:
 
     async def flush(self) -> int:
         count = len(self._blobs)
-        self._blobs.clear(), self._meta.clear(), self._id_of.clear()
+        self._blobs.clear(), self._meta.clear(), self._id_of.clear(), self._decoded.clear()
         self.used = 0
         return count
 

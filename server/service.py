@@ -41,6 +41,10 @@ class AdapterRecord:
         return self.adapter.metadata.get("description", "")
 
 
+def adapter_nbytes(adapter: Adapter) -> int:
+    return sum(t.numel() * t.element_size() for t in (*adapter.a, *adapter.b))
+
+
 def adapter_id_for(key: str) -> str:
     return "t2l-" + key[:16]
 
@@ -110,14 +114,17 @@ class AdapterService:
         if blob is None:
             return None
         started = time.perf_counter()
-        try:
-            adapter = Adapter.from_bytes(blob)
-        except AdapterFormatError:
-            self._count("cache_corrupt", where)
-            await self.cache.delete(key, adapter_id_for(key))  # regenerate below; never serve a bad adapter
-            return None
-        if where == "redis":
-            await self.cache.remember(key, blob, adapter_id_for(key), self._meta(key, adapter))
+        adapter = self.cache.memory.decoded(key, blob) if where == "memory" else None
+        if adapter is None:
+            try:
+                adapter = Adapter.from_bytes(blob)  # checks the checksum: Redis and the wire can corrupt bytes
+            except AdapterFormatError:
+                self._count("cache_corrupt", where)
+                await self.cache.delete(key, adapter_id_for(key))  # regenerate below; never serve a bad adapter
+                return None
+            if where == "redis":
+                await self.cache.remember(key, blob, adapter_id_for(key), self._meta(key, adapter))
+            self.cache.memory.keep_decoded(key, blob, adapter, adapter_nbytes(adapter))
         return AdapterRecord(adapter_id_for(key), key, adapter, where,
                              {"cache_ms": (time.perf_counter() - started) * 1000})
 
@@ -143,6 +150,7 @@ class AdapterService:
             adapter, timings = await self._generate_batched(text)
             blob = adapter.to_bytes()
             await self.cache.put(key, blob, adapter_id_for(key), self._meta(key, adapter))
+            self.cache.memory.keep_decoded(key, blob, adapter, adapter_nbytes(adapter))
             return AdapterRecord(adapter_id_for(key), key, adapter, "generated", timings)
         finally:
             await self.cache.release(key, owner)

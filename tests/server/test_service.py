@@ -157,3 +157,32 @@ def test_memory_cache_respects_its_byte_budget(checkpoint):
 
 def test_adapter_id_is_the_key_prefix():
     assert adapter_id_for("ab" * 32) == "t2l-" + "ab" * 8
+
+
+def test_memory_hit_reuses_the_decoded_adapter_and_a_replaced_blob_is_decoded_again(checkpoint, monkeypatch):
+    decodes = []
+    real = Adapter.from_bytes
+    monkeypatch.setattr(Adapter, "from_bytes", classmethod(lambda cls, blob: decodes.append(1) or real(blob)))
+
+    async def go():
+        service = replica(checkpoint, None)
+        made = await service.get_or_create("Decoded cache task.")
+        hits = [await service.get_or_create("Decoded cache task.") for _ in range(3)]
+        memory = service.cache.memory
+        blob = await memory.get(made.key)
+        accounted = memory.used == len(blob) + sum(t.numel() * 4 for t in (*made.adapter.a, *made.adapter.b))
+        # A different bytes object under the key (a put from elsewhere): decoded and checked again.
+        await memory.put(made.key, bytes(blob), made.id, {"key": made.key})
+        after = await service.get_or_create("Decoded cache task.")
+        corrupt = bytearray(blob)
+        corrupt[-5] ^= 0xFF
+        await memory.put(made.key, bytes(corrupt), made.id, {"key": made.key})
+        regenerated = await service.get_or_create("Decoded cache task.")
+        return made, hits, accounted, after, regenerated
+
+    made, hits, accounted, after, regenerated = run(go())
+    assert all(h.source == "memory" and h.adapter is made.adapter for h in hits)
+    assert accounted
+    assert after.source == "memory" and after.adapter is not made.adapter and len(decodes) == 2
+    assert regenerated.source == "generated"  # the corrupt bytes were caught, not served
+    assert all(torch.equal(x, y) for x, y in zip(after.adapter.a, made.adapter.a))
