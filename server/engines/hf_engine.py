@@ -155,7 +155,7 @@ class HFEngine:
                         done[i] = True
                         continue
                     finish = None
-                    if next_ids[i] in self.eos_ids:
+                    if next_ids[i] in self.eos_ids and not r.spec.ignore_eos:
                         finish, new_text = "stop", ""
                     else:
                         out_ids[i].append(next_ids[i])

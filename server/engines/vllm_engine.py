@@ -150,7 +150,8 @@ class VLLMEngine:
             # folder is gone kills the engine core, so neither the registration nor the folder may go while in use.
             self.slots.acquire(adapter_id)
         params = SamplingParams(max_tokens=spec.max_tokens, temperature=spec.temperature, top_p=spec.top_p,
-                                stop=list(spec.stop) or None, seed=spec.seed, output_kind=RequestOutputKind.DELTA)
+                                stop=list(spec.stop) or None, seed=spec.seed, ignore_eos=spec.ignore_eos,
+                                output_kind=RequestOutputKind.DELTA)
         completion_tokens = 0
         self.in_flight += 1
         try:
