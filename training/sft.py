@@ -314,6 +314,12 @@ def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = No
         if world > 1:
             torch.distributed.barrier()
     bar.close()
+    if world > 1:  # DDP must have kept every rank's weights identical; refuse to save a run where it did not
+        digest = torch.stack([p.detach().double().sum() for p in hyper.parameters()]).to(device)
+        copies = [torch.zeros_like(digest) for _ in range(world)]
+        torch.distributed.all_gather(copies, digest)
+        if not all(torch.allclose(c, copies[0], rtol=1e-6, atol=1e-9) for c in copies):
+            raise RuntimeError("DDP ranks hold different hypernet weights after training")
     final = out_dir / "checkpoint"
     if rank == 0:
         provenance = {"trained": True, "objective": "sft", "created_by": "training.sft", "steps": step,

@@ -170,3 +170,21 @@ def test_ci_config_runs_through_the_real_models(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "training.sft", "--config", str(ROOT / "training/configs/tiny.yaml"),
                           "--set", "nonsense=1"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "nonsense" in bad.stderr
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(tmp_path):
+    """torchrun --nproc_per_node=2 (gloo on CPU): both ranks train, stay identical (checked in train_sft), and rank 0
+    writes the log and the checkpoint. The same code path runs NCCL on GPUs."""
+    import shutil
+
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    out = tmp_path / "ddp"
+    proc = subprocess.run([torchrun, "--nproc_per_node=2", "--master_port=29541", "-m", "training.sft", "--config",
+                           str(ROOT / "training/configs/tiny.yaml"), "--out", str(out), "--set", "steps=3",
+                           "--set", "progress=false", "--set", "threads=1"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 3]  # one line per step from rank 0 only, plus the final eval
+    assert (out / "checkpoint" / "hypernet.safetensors").exists()
