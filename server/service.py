@@ -59,7 +59,7 @@ class AdapterService:
         self.metrics = metrics
         self._inflight: dict[str, asyncio.Future] = {}
         self._pending: list[tuple[str, asyncio.Future]] = []
-        self._flush_handle: asyncio.TimerHandle | None = None
+        self._runner: asyncio.Task | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="t2l-hypernet")
         self._batches: set[asyncio.Task] = set()  # strong references: the loop keeps only weak ones
         self.batches_run = 0
@@ -156,26 +156,27 @@ class AdapterService:
             await self.cache.release(key, owner)
 
     async def _generate_batched(self, text: str) -> tuple[Adapter, dict[str, float]]:
+        """Continuous batching for the hypernet: a miss joins the pending list; one runner drains it in passes of
+        up to max_batch. When the runner is idle it starts after `window_s` (0: the next loop tick, which still
+        merges misses that arrive together); misses that arrive during a pass form the next one, so under load
+        batches grow without any added wait."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
         self._pending.append((text, future))
-        if len(self._pending) >= self.max_batch:
-            self._flush()
-        elif self._flush_handle is None:
-            self._flush_handle = loop.call_later(self.window_s, self._flush)
+        if self._runner is None:
+            self._runner = loop.create_task(self._drain())
+            self._batches.add(self._runner)
+            self._runner.add_done_callback(self._batches.discard)
         return await future
 
-    def _flush(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
-        if self._pending:
-            self._flush_handle = asyncio.get_running_loop().call_later(self.window_s, self._flush)
-        if batch:
-            task = asyncio.get_running_loop().create_task(self._run_batch(batch))
-            self._batches.add(task)
-            task.add_done_callback(self._batches.discard)
+    async def _drain(self) -> None:
+        try:
+            await asyncio.sleep(self.window_s)
+            while self._pending:
+                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
+                await self._run_batch(batch)
+        finally:
+            self._runner = None
 
     async def _run_batch(self, batch: list[tuple[str, asyncio.Future]]) -> None:
         loop = asyncio.get_running_loop()

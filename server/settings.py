@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     max_model_len: int = Field(2048, description="Context length (prompt + completion) the engine accepts.")
     gpu_memory_utilization: float = Field(0.85, description="vLLM on GPU: fraction of device memory to use.")
     vllm_kv_cache_gib: int = Field(2, description="vLLM on CPU: KV cache size (VLLM_CPU_KVCACHE_SPACE).")
-    batch_window_ms: float = Field(5.0, description="Micro-batching window for hypernetwork generation.")
+    batch_window_ms: float = Field(0.0, description="Extra wait (ms) for more misses before an idle hypernetwork "
+                                   "pass starts; misses arriving during a pass always join the next one.")
     max_batch: int = Field(64, description="Largest hypernetwork batch and HF engine decode batch.")
     max_description_chars: int = Field(2000, description="Longest accepted task description.")
     max_tokens_limit: int = Field(1024, description="Largest max_tokens a request may ask for.")

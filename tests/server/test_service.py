@@ -186,3 +186,20 @@ def test_memory_hit_reuses_the_decoded_adapter_and_a_replaced_blob_is_decoded_ag
     assert after.source == "memory" and after.adapter is not made.adapter and len(decodes) == 2
     assert regenerated.source == "generated"  # the corrupt bytes were caught, not served
     assert all(torch.equal(x, y) for x, y in zip(after.adapter.a, made.adapter.a))
+
+
+def test_misses_arriving_during_a_pass_form_the_next_batch_without_a_window(checkpoint):
+    import time as _time
+
+    async def go():
+        service = replica(checkpoint, None, window_ms=0)
+        real = service._generate_sync
+        service._generate_sync = lambda texts: (_time.sleep(0.2), real(texts))[1]  # a slow pass
+        first = asyncio.ensure_future(service.get_or_create("Continuous batching task 0."))
+        await asyncio.sleep(0.05)  # the first pass is running now
+        rest = await asyncio.gather(*(service.get_or_create(f"Continuous batching task {i}.") for i in range(1, 6)))
+        return service, await first, rest
+
+    service, first, rest = run(go())
+    assert service.batches_run == 2
+    assert first.timings["batch_size"] == 1 and all(r.timings["batch_size"] == 5 for r in rest)
