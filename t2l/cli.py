@@ -118,7 +118,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from training.evaluate import METHODS, EvalConfig, EvalInputs, run_eval
+    from training.eval_run import EvalInputs, run_eval
+    from training.evaluate import METHODS, EvalConfig
 
     methods = tuple(args.methods or METHODS)
     unknown = sorted(set(methods) - set(METHODS))

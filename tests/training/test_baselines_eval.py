@@ -13,8 +13,9 @@ import torch
 from hypernet import Adapter, HyperConfig, inject
 from tests.helpers import HashingEncoder
 from training.data import eval_split
-from training.evaluate import (METHODS, EvalConfig, EvalInputs, Method, Row, build_rows, random_description,
-                               run_eval, score_choices)
+from training.eval_run import EvalInputs, run_eval
+from training.evaluate import (METHODS, EvalConfig, Method, Row, build_rows, can_still_match, random_description,
+                               score_choices)
 from training.lora_library import LoRATrainConfig, adapter_dirname, library_tasks, task_draw, train_lora
 from training.recon import ReconConfig, delta_errors, load_library, train_recon
 
@@ -186,3 +187,28 @@ def test_run_eval_writes_every_method_table_and_plots(tiny_lm, toy_tasks, tmp_pa
                        tmp_path / "partial", model=model, tokenizer=tok, tasks=toy_tasks)
     assert set(partial["summary"]) == {"base", "base_desc"}
     assert set(partial["skipped"]) == set(METHODS) - {"base", "base_desc"}
+
+
+def test_generation_stops_only_rows_that_can_no_longer_match():
+    assert can_still_match("", ["cats"]) and can_still_match("  ca", ["cats"]) and can_still_match("cats\n", ["cats"])
+    assert not can_still_match("cats are", ["cats"]) and not can_still_match("dog", ["cats", "mice"])
+    assert can_still_match("mi", ["cats", "mice"]) and can_still_match("caf\ufffd", ["cats"])
+
+
+def test_early_stopping_leaves_generation_scores_unchanged(tiny_lm, toy_tasks, monkeypatch):
+    import training.evaluate as evaluate_module
+    from training.evaluate import score_generations
+
+    _, model, tok = tiny_lm
+    rows = build_rows(Method("base"), toy_tasks[:2], tok, EvalConfig(examples_per_task=4, max_new_tokens=6))
+    for r in rows[::3]:  # make some rows matchable: the reference is whatever greedy decoding says
+        ids = torch.tensor([r.prompt])
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, max_new_tokens=r.max_new_tokens, do_sample=False,
+                                 pad_token_id=tok.eos_token_id)
+        r.targets = (tok.decode(out[0, len(r.prompt):], skip_special_tokens=True).strip(),)
+    score_generations(model, tok, rows, batch_size=4)
+    fast = [r.score for r in rows]
+    monkeypatch.setattr(evaluate_module, "can_still_match", lambda text, targets: True)  # never stop early
+    score_generations(model, tok, rows, batch_size=4)
+    assert [r.score for r in rows] == fast and sum(fast) >= 1

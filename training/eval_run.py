@@ -1,0 +1,142 @@
+"""The `t2l eval` run: build the methods whose inputs exist, score them (training.evaluate), write eval.json,
+eval.md and the plots. Scores are cached per method under out/scores, so an evaluation can be run in parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from hypernet import Adapter
+from training.evaluate import METHODS, EvalConfig, Method, evaluate_methods, random_description
+
+
+@dataclass
+class EvalInputs:
+    """What to compare. A missing path drops its method(s) from the run (and the report says so)."""
+
+    base_model: str = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the frozen base model
+    sft: str | None = None  # SFT hypernet checkpoint folder -> t2l_sft, t2l_sft_random_desc
+    recon: str | None = None  # reconstruction hypernet checkpoint folder -> t2l_recon
+    multitask: str | None = None  # multi-task LoRA PEFT folder -> multitask_lora
+    oracles: str | None = None  # folder of per-task PEFT folders (training.lora_library oracle) -> oracle
+    tasks: str = "heldout"  # heldout | library (the recon library's training tasks, with training descriptions)
+    library: str | None = None  # for tasks=library: the library folder whose tasks to score
+    methods: tuple[str, ...] = METHODS  # subset to run
+
+
+def _t2l_method(name: str, checkpoint_dir: str, encoder_cache: dict, description=None) -> Method:
+    from hypernet import SentenceTransformerEncoder, generate_adapters, load_checkpoint
+    from t2l.assets import prepare_encoder
+
+    checkpoint = load_checkpoint(checkpoint_dir)
+    if checkpoint.encoder not in encoder_cache:
+        encoder_cache[checkpoint.encoder] = SentenceTransformerEncoder(prepare_encoder(checkpoint.encoder),
+                                                                       name=checkpoint.encoder)
+    encoder, made = encoder_cache[checkpoint.encoder], {}
+
+    def adapter(task, text):
+        if text not in made:
+            made[text] = generate_adapters(checkpoint, encoder, [text])[0]
+        return made[text]
+
+    return Method(name, adapter=adapter, description=description, source=f"checkpoint:{checkpoint.digest}")
+
+
+def _fingerprint(folder: str) -> str:
+    """Folder + size and mtime of every adapter file under it (changes when any adapter is retrained)."""
+    files = sorted(Path(folder).rglob("adapter_model.safetensors"))
+    return f"{Path(folder).resolve()}:" + ",".join(f"{f.parent.name}/{f.stat().st_size}/{f.stat().st_mtime_ns}"
+                                                  for f in files)
+
+
+def build_methods(inputs: EvalInputs, config: EvalConfig, descriptions: str = "eval") -> tuple[list[Method], dict]:
+    """Methods whose inputs exist, plus {method: reason} for those left out."""
+    from training.lora_library import adapter_dirname
+
+    pick = (lambda task, i: task.train_descriptions[i % len(task.train_descriptions)]) if descriptions == "train" \
+        else None
+    methods, skipped, encoders = [], {}, {}
+    for name in inputs.methods:
+        if name not in METHODS:
+            raise ValueError(f"unknown method {name!r}; choose from {METHODS}")
+        if name == "base":
+            methods.append(Method("base", description=pick))
+        elif name == "base_desc":
+            methods.append(Method("base_desc", with_description=True, description=pick))
+        elif name == "multitask_lora":
+            if not inputs.multitask:
+                skipped[name] = "no --multitask folder"
+                continue
+            shared = Adapter.from_peft(inputs.multitask)
+            methods.append(Method(name, adapter=lambda task, text, a=shared: a, description=pick,
+                                  source=_fingerprint(inputs.multitask)))
+        elif name == "oracle":
+            if not inputs.oracles:
+                skipped[name] = "no --oracles folder"
+                continue
+            root, loaded = Path(inputs.oracles), {}
+
+            def oracle(task, text, root=root, loaded=loaded):
+                if task.name not in loaded:
+                    loaded[task.name] = Adapter.from_peft(root / adapter_dirname(task.name))
+                return loaded[task.name]
+
+            methods.append(Method(name, adapter=oracle, description=pick, source=_fingerprint(inputs.oracles)))
+        elif name == "t2l_recon":
+            if not inputs.recon:
+                skipped[name] = "no --recon checkpoint"
+                continue
+            methods.append(_t2l_method(name, inputs.recon, encoders, pick))
+        else:  # t2l_sft, t2l_sft_random_desc
+            if not inputs.sft:
+                skipped[name] = "no --sft checkpoint"
+                continue
+            if name == "t2l_sft":
+                methods.append(_t2l_method(name, inputs.sft, encoders, pick))
+            else:
+                def scrambled(task, i, seed=config.seed):
+                    phrasings = task.eval_descriptions or task.descriptions
+                    return random_description(phrasings[i % len(phrasings)], hash((seed, task.name, i)) & 0xFFFF)
+
+                methods.append(_t2l_method(name, inputs.sft, encoders, scrambled))
+    return methods, skipped
+
+
+def run_eval(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None, tokenizer=None,
+             tasks: Sequence | None = None) -> dict:
+    """Score every available method on the task set; write out_dir/eval.json, eval.md, eval.png, adapters.png."""
+    import json
+
+    from training.report import markdown_table, plot_adapter_map, plot_summary
+
+    if model is None:
+        from training.lora_library import load_base
+
+        model, tokenizer = load_base(inputs.base_model)
+    if tasks is None:
+        from training.tasks import load_named_tasks, load_tasks
+
+        if inputs.tasks == "library":
+            if not inputs.library:
+                raise ValueError("tasks=library needs the library folder")
+            from training.recon import load_library
+
+            tasks = load_named_tasks(load_library(Path(inputs.library))[0])
+        else:
+            tasks = load_tasks(inputs.tasks)
+    methods, skipped = build_methods(inputs, config, "train" if inputs.tasks == "library" else "eval")
+    if not methods:
+        raise ValueError(f"nothing to evaluate: {skipped}")
+    results = evaluate_methods(methods, tasks, model, tokenizer, config, cache_dir=out_dir / "scores")
+    results.update(skipped=skipped, inputs=inputs.__dict__ | {"methods": list(inputs.methods)}, task_set=inputs.tasks)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "eval.json").write_text(json.dumps(results, indent=1))
+    (out_dir / "eval.md").write_text(markdown_table(results))
+    plot_summary(results, out_dir / "eval.png")
+    sft = next((m for m in methods if m.name == "t2l_sft"), None)
+    if sft is not None:  # the generated adapters of every task x evaluation description, by family
+        pairs = [(t, d) for t in tasks for d in (t.eval_descriptions or t.descriptions)]
+        plot_adapter_map([sft.adapter(t, d) for t, d in pairs], [t.family for t, _ in pairs],
+                         out_dir / "adapters.png", "T2L (SFT) adapters of held-out task descriptions, PCA")
+    return results
