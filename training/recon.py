@@ -113,7 +113,7 @@ def train_recon(config: ReconConfig, tasks: Sequence, adapters: Sequence[Adapter
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         if (step + 1) % 50 == 0 or step == 0:
-            log.append({"step": step + 1, "l1": float(loss)})
+            log.append({"step": step + 1, "l1": float(loss.detach())})
     hyper.eval()
     per_task = {}
     for i, task in enumerate(tasks):  # every training phrasing of the task, mean error

@@ -35,6 +35,7 @@ from pathlib import Path
 from training.bigbench_source import (GENERATIVE, MULTIPLE_CHOICE, SDIST, SDIST_SHA256, BigBenchError,
                                       ensure_cache, read_index, read_task_record)
 from t2l.assets import t2l_home
+from hypernet.encoder import MAX_DESCRIPTION_CHARS
 
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 SPLIT_PARTS = ("train", "heldout", "bbh")
@@ -161,9 +162,19 @@ def content_keywords(keywords, limit: int = 3) -> tuple[str, ...]:
     return tuple(dict.fromkeys(kept))[:limit]
 
 
+def _render(fields: dict) -> list[str]:
+    out = []
+    for template, fallback in TRAIN_TEMPLATES + EVAL_TEMPLATES:
+        needed = [f for f in fields if "{" + f + "}" in template]
+        use = template if all(fields[f] for f in needed) or fallback is None else fallback
+        out.append(" ".join(use.format(**fields).split()))
+    return out
+
+
 def build_descriptions(description: str, kind: str, keywords=(), family_description: str = "",
                        task_prefix: str = "", max_prefix_chars: int = 400) -> tuple[str, ...]:
-    """The 8 phrasings of a task (see module doc): TRAIN_TEMPLATES then EVAL_TEMPLATES, all distinct."""
+    """The 8 phrasings of a task (see module doc): TRAIN_TEMPLATES then EVAL_TEMPLATES, all distinct, none longer
+    than the service accepts (hypernet.encoder.MAX_DESCRIPTION_CHARS; a longer description is cut at a word)."""
     d = _sentence(description)
     if not d:
         raise ValueError("a task needs a non-empty description")
@@ -172,11 +183,11 @@ def build_descriptions(description: str, kind: str, keywords=(), family_descript
     fields = {"d": d, "family": family if family != d else "", "keywords": ", ".join(content_keywords(keywords)),
               "prefix": prefix if 20 <= len(prefix) <= max_prefix_chars and prefix != d else "",
               "answer": ANSWER[kind]}
-    out = []
-    for template, fallback in TRAIN_TEMPLATES + EVAL_TEMPLATES:
-        needed = [f for f in fields if "{" + f + "}" in template]
-        use = template if all(fields[f] for f in needed) or fallback is None else fallback
-        out.append(" ".join(use.format(**fields).split()))
+    out = _render(fields)
+    over = max(len(x) for x in out) - MAX_DESCRIPTION_CHARS
+    if over > 0:  # the service refuses longer descriptions, so training must not use them: shorten d to fit
+        fields["d"] = d[: len(d) - over - 3].rsplit(" ", 1)[0] + "..."
+        out = _render(fields)
     if len(set(out)) != len(out):  # only a pathological description could make two frames coincide
         raise ValueError(f"description {description!r} gives duplicate phrasings: {out}")
     return tuple(out)

@@ -373,3 +373,14 @@ def test_real_cache_is_compact_and_outside_the_repo(real):
     assert size < 200 * 2**20
     with gzip.open(source.task_file(cache, "tense"), "rt") as f:
         assert json.load(f)["name"] == "tense"
+
+
+def test_descriptions_fit_the_service_limit_and_short_ones_are_untouched():
+    from hypernet import normalize_description
+    from hypernet.encoder import MAX_DESCRIPTION_CHARS
+
+    long = tasks.build_descriptions("Choose the object. " * 300, "multiple_choice", ["logic"], "A family of tasks.")
+    assert len(set(long)) == 8
+    assert all(len(normalize_description(d)) <= MAX_DESCRIPTION_CHARS for d in long)  # the server accepts them
+    short = tasks.build_descriptions("Give the plural of a noun.", "generative", ["morphology"])
+    assert all("..." not in d for d in short) and any("Give the plural of a noun." in d for d in short)
