@@ -95,3 +95,30 @@ def plot_adapter_map(adapters: Sequence, families: Sequence[str], path: Path, ti
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_training(metrics_jsonl: Path, path: Path, window: int = 25) -> Path:
+    """SFT curves from metrics.jsonl: training loss (moving mean over `window` steps) and held-out eval loss."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(x) for x in Path(metrics_jsonl).read_text().splitlines() if x.strip()]
+    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    evals = [(r["step"], r["eval_loss"]) for r in rows if "eval_loss" in r]
+    smooth = [sum(v for _, v in train[max(0, i - window + 1): i + 1]) / len(train[max(0, i - window + 1): i + 1])
+              for i in range(len(train))]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([s for s, _ in train], smooth, label=f"train loss ({window}-step mean)")
+    if evals:
+        ax.plot([s for s, _ in evals], [v for _, v in evals], marker="o", label="held-out loss (eval descriptions)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("completion cross-entropy")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
