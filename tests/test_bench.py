@@ -54,3 +54,22 @@ def test_smoke_run_writes_every_figure(tmp_path):
     assert results["finetune"]["curve"][0]["step"] == 0
     assert out.with_suffix(".md").read_text().startswith("# t2l benchmarks")
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_load_counts_every_token_under_concurrency():
+    """Regression: `tokens += await ...` lost updates when requests finished concurrently."""
+    import asyncio
+
+    from server.engines.base import Delta
+    from t2l.bench.serving import run_load
+
+    class Engine:
+        name = "fake"
+
+        async def generate(self, prompt_ids, spec, adapter_id=None, adapter=None):
+            for i in range(spec.max_tokens):
+                await asyncio.sleep(0.001)
+            yield Delta("", "length", len(prompt_ids), spec.max_tokens)
+
+    out = asyncio.run(run_load(Engine(), [[1, 2]], [None, "a"], concurrency=8, requests=40, max_tokens=5))
+    assert out["tokens"] == 200 and out["requests"] == 40

@@ -82,7 +82,8 @@ async def run_load(engine, prompts: Sequence[list[int]], adapter_ids: Sequence[s
         nonlocal tokens
         async with gate:
             start = time.perf_counter()
-            tokens += await _complete(engine, prompts[i % len(prompts)], spec, adapter_ids[i % len(adapter_ids)])
+            done = await _complete(engine, prompts[i % len(prompts)], spec, adapter_ids[i % len(adapter_ids)])
+            tokens += done  # not `tokens += await ...`: that reads `tokens` before the await and loses updates
             latencies.append((time.perf_counter() - start) * 1000)
 
     start = time.perf_counter()
