@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ import torch
 from torch import nn
 
 from hypernet import HyperConfig
+from training.sft import completion_loss, load_frozen_base, warmup_decay
 from training.data import FamilySampler, collate, encode, eval_split, pad_id, token_length
 
 
@@ -61,17 +61,8 @@ def lora_config(hyper: HyperConfig):
                       target_modules=list(hyper.target_modules), bias="none", task_type="CAUSAL_LM")
 
 
-def _lr(step: int, config: LoRATrainConfig) -> float:
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
 def _loss(model: nn.Module, batch) -> torch.Tensor:
     """Mean next-token cross-entropy over completion tokens (the SFT loss, LM head on those positions only)."""
-    from training.sft import completion_loss
-
     total, count = completion_loss(model, batch)
     return total / max(1, count)
 
@@ -86,7 +77,8 @@ def train_lora(model: nn.Module, tokenizer, draw: Callable[[int, int], list], co
     peft_model = get_peft_model(model, lora_config(config.hyper))
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr(s, config))
+    schedule = torch.optim.lr_scheduler.LambdaLR(  # warmup, then cosine to 10%
+        optimizer, lambda s: warmup_decay(s, config.warmup_steps, config.steps, 0.1))
     log, started = [], time.perf_counter()
     peft_model.train()
     for step in range(config.steps):
@@ -136,15 +128,10 @@ def library_tasks(train_tasks: Sequence, count: int, seed: int = 0, min_examples
 
 
 def load_base(name: str, threads: int = 0):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from t2l.assets import prepare_base_model
-
+    """The frozen fp32 base model on CPU (training.sft.load_frozen_base), after setting torch's thread count."""
     if threads > 0:
         torch.set_num_threads(threads)
-    path = prepare_base_model(name)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    return model.eval().requires_grad_(False), AutoTokenizer.from_pretrained(path)
+    return load_frozen_base(name)
 
 
 def train_oracles(tasks: Sequence, config: LoRATrainConfig, out_dir: Path, model=None, tokenizer=None) -> list[Path]:

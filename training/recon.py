@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ import torch
 from torch import Tensor
 
 from hypernet import Adapter, HyperConfig, HyperLoRA, save_checkpoint
+from training.sft import warmup_decay
 
 
 @dataclass
@@ -98,10 +98,8 @@ def train_recon(config: ReconConfig, tasks: Sequence, adapters: Sequence[Adapter
     phrasings = [list(t.train_descriptions) for t in tasks]
     table = {d: e for ps in phrasings for d, e in zip(ps, encoder.embed(ps).float())}
     optimizer = torch.optim.AdamW(hyper.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    warm = 50
-    factor = lambda s: (s + 1) / warm if s < warm else 0.1 + 0.45 * (  # noqa: E731
-        1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, config.steps - warm))))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    schedule = torch.optim.lr_scheduler.LambdaLR(  # 50 warmup steps, then cosine to 10%
+        optimizer, lambda s: warmup_decay(s, 50, config.steps, 0.1))
     rng = np.random.default_rng(config.seed)
     log, started = [], time.perf_counter()
     for step in tqdm(range(config.steps), desc="recon", unit="step", disable=not progress):

@@ -120,15 +120,21 @@ class SFTConfig:
 
 
 # ---- pieces (pure where possible) -----------------------------------------------------------------------------
-def lr_factor(step: int, config: SFTConfig) -> float:
-    """Multiplier of lr at optimizer step `step` (0-based): linear warmup, then decay to min_lr_ratio."""
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    if config.schedule == "constant":
+def warmup_decay(step: int, warmup: int, total: int, floor: float, schedule: str = "cosine") -> float:
+    """Multiplier of lr at optimizer step `step` (0-based): linear warmup over `warmup` steps, then cosine or
+    linear decay to `floor` at step `total` (or constant). Shared by SFT, the LoRA baselines and recon."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
         return 1.0
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
-    shape = 0.5 * (1 + math.cos(math.pi * progress)) if config.schedule == "cosine" else 1 - progress
-    return config.min_lr_ratio + (1 - config.min_lr_ratio) * shape
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    shape = 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else 1 - progress
+    return floor + (1 - floor) * shape
+
+
+def lr_factor(step: int, config: SFTConfig) -> float:
+    """The SFT schedule: warmup_decay with the config's warmup, steps, min_lr_ratio and schedule."""
+    return warmup_decay(step, config.warmup_steps, config.steps, config.min_lr_ratio, config.schedule)
 
 
 def completion_loss(model: nn.Module, batch: Batch) -> tuple[Tensor, int]:
@@ -233,14 +239,16 @@ def _load_tasks(config: SFTConfig):
     return load_named_tasks(config.train_tasks or split.train), load_named_tasks(heldout)
 
 
-def _load_base(config: SFTConfig, device: torch.device):
+def load_frozen_base(name: str, dtype: str = "float32", device: torch.device | str = "cpu"):
+    """(model, tokenizer) of the base model (HF id or folder, offline assets resolved), frozen: eval mode, no
+    weight gradients. Every trainer and the evaluation load it this way."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from t2l.assets import prepare_base_model
 
-    path = prepare_base_model(config.base_model)
+    path = prepare_base_model(name)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, config.base_dtype)).to(device)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device)
     model.eval().requires_grad_(False)  # frozen: no dropout, no weight gradients
     return model, tokenizer
 
@@ -252,7 +260,7 @@ def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = No
     device, rank, world = _setup_device(config)
     if config.threads > 0:
         torch.set_num_threads(config.threads)
-    model, tokenizer = _load_base(config, device)
+    model, tokenizer = load_frozen_base(config.base_model, config.base_dtype, device)
     if encoder is None:
         from hypernet import SentenceTransformerEncoder
         from t2l.assets import prepare_encoder

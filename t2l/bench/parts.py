@@ -13,7 +13,7 @@ import torch
 
 from hypernet import Adapter, HyperConfig, HyperLoRA, targets_from_config
 
-from .timing import time_call
+from .timing import spread, time_call
 
 
 def descriptions(n: int, tag: str = "") -> list[str]:
@@ -93,15 +93,11 @@ def bench_cache(adapters: dict[str, Adapter], redis_url: str | None, repeats: in
                     got = await redis.get(key)
                     Adapter.from_bytes(got)
                     samples.append((loop.time() - start) * 1000)
-                from .timing import spread
-
                 row["redis_hit"] = spread(samples[1:])
                 await redis.delete(key, f"t2l-bench-{name}")
             out["sizes"][name] = row
         if checkpoint is not None and encoder is not None:
             from server.service import AdapterService
-
-            from .timing import spread
 
             service = AdapterService(checkpoint, encoder, TieredCache(MemoryCache(2**30), redis), "bench")
             text = descriptions(1, " memory-hit")[0]
