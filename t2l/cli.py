@@ -48,7 +48,8 @@ def _cmd_checkpoint_init(args: argparse.Namespace) -> int:
         from hypernet import SentenceTransformerEncoder
 
         encoder_dim = SentenceTransformerEncoder(prepare_encoder(args.encoder)).dim
-    config = HyperConfig(variant=args.variant, embed_dim=encoder_dim, hidden=args.hidden, rank=args.rank,
+    config = HyperConfig(variant=args.variant, embed_dim=encoder_dim, latent_size=args.latent_size,
+                         head_in_size=args.head_in_size, rank=args.rank,
                          alpha=args.alpha, use_rslora=not args.no_rslora, target_modules=tuple(args.targets))
     digest = init_checkpoint(args.out, prepare_base_model(args.base_model), args.base_model, args.encoder, config,
                              seed=args.seed, head_noise=args.head_noise)
@@ -136,6 +137,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.tasks == "tiers":
+        from training.eval_tiers import run_tiers
+
+        results = run_tiers(inputs, config, Path(args.out), steering_per_task=args.steering_examples)
+        print(json.dumps({k: results.get(k) for k in ("tiers", "steering", "summary", "skipped")}, indent=1))
+        return 0
     results = run_eval(inputs, config, Path(args.out))
     print(json.dumps({"summary": results["summary"], "skipped": results["skipped"], "out": args.out}, indent=1))
     return 0
@@ -191,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", default=assets.DEFAULT_ENCODER)
     p.add_argument("--embed-dim", type=int, default=None, help="encoder width (default: load the encoder and ask)")
     p.add_argument("--variant", choices=["L", "M", "S"], default="L")
-    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--latent-size", type=int, default=128,
+                   help="trunk width (paper: 128); task encoder latent/2, layer and module embeddings latent/4")
+    p.add_argument("--head-in-size", type=int, default=256, help="head input width (paper: 512)")
     p.add_argument("--rank", type=int, default=8)
     p.add_argument("--alpha", type=float, default=16.0)
     p.add_argument("--no-rslora", action="store_true", help="scale alpha/r instead of alpha/sqrt(r)")
@@ -224,8 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recon", help="reconstruction hypernet checkpoint folder (t2l_recon)")
     p.add_argument("--multitask", help="multi-task LoRA PEFT folder (multitask_lora)")
     p.add_argument("--oracles", help="folder of per-task PEFT folders (oracle)")
-    p.add_argument("--tasks", choices=["heldout", "library", "bbh"], default="heldout",
-                   help="task set: held-out tasks, or the recon library's training tasks (with --library)")
+    p.add_argument("--tasks", choices=["heldout", "library", "bbh", "tiers"], default="heldout",
+                   help="task set: held-out tasks, the recon library's training tasks (with --library), or the "
+                        "three tiers of the description-necessary suite + steering margins (tiers)")
+    p.add_argument("--steering-examples", type=int, default=4,
+                   help="examples per task for the steering margins (--tasks tiers; default: %(default)s)")
     p.add_argument("--library", help="library folder (for --tasks library)")
     p.add_argument("--methods", nargs="+", help="subset of methods (default: all whose inputs are given)")
     p.add_argument("--examples", type=int, default=20, help="evaluation examples per task (default: %(default)s)")

@@ -46,7 +46,7 @@ class HashingEncoder:
 def tiny_hypernet(model, variant: str = "L", seed: int = 0, head_noise: float = 0.0, **config) -> HyperLoRA:
     """A HyperLoRA for `model`; head_noise > 0 replaces head weights so adapters are non-zero and task-dependent."""
     torch.manual_seed(seed)
-    cfg = HyperConfig(variant=variant, embed_dim=16, task_dim=8, module_dim=4, layer_dim=4, hidden=32, **config)
+    cfg = HyperConfig(**{"variant": variant, "embed_dim": 16, "latent_size": 16, "head_in_size": 32, **config})
     net = HyperLoRA(cfg, targets_from_model(model, cfg.target_modules)).eval()
     if head_noise:
         with torch.no_grad():

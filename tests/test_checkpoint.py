@@ -36,7 +36,7 @@ def test_digest_depends_on_weights_and_config(tmp_path):
     assert save_checkpoint(tmp_path / "again", net, "tiny-llama", "test/hashing", {"steps": 0}) == digest
     assert save_checkpoint(tmp_path / "other", net, "tiny-llama", "test/hashing", {"steps": 1}) != digest
     with torch.no_grad():
-        net.task_proj.bias.add_(1e-3)
+        net.task_encoder.mlp[0].bias.add_(1e-3)
     assert save_checkpoint(tmp_path / "moved", net, "tiny-llama", "test/hashing", {"steps": 0}) != digest
 
 

@@ -22,7 +22,7 @@ def test_init_info_generate_and_peft_load(tiny_base, tmp_path, capsys):
 
     ckpt = tmp_path / "ckpt"
     assert main(["checkpoint", "init", "--out", str(ckpt), "--base-model", str(tiny_base), "--embed-dim", "384",
-                 "--hidden", "32", "--head-noise", "0.01", "--variant", "S"]) == 0
+                 "--latent-size", "16", "--head-in-size", "32", "--head-noise", "0.01", "--variant", "S"]) == 0
     assert json.loads(capsys.readouterr().out)["trained"] is False
     assert main(["checkpoint", "info", str(ckpt)]) == 0
     assert json.loads(capsys.readouterr().out)["config"]["variant"] == "S"
@@ -44,7 +44,7 @@ def test_cli_errors_are_one_clear_line(tiny_base, tmp_path, capsys):
     assert "is not a t2l checkpoint" in capsys.readouterr().err
     ckpt = tmp_path / "ckpt"
     main(["checkpoint", "init", "--out", str(ckpt), "--base-model", str(tiny_base), "--embed-dim", "384",
-          "--hidden", "32"])
+          "--latent-size", "16", "--head-in-size", "32"])
     assert main(["generate", "--checkpoint", str(ckpt), "--out", str(tmp_path / "o"), "   "]) == 2
     assert "task description is empty" in capsys.readouterr().err
     other = tmp_path / "other-base"

@@ -42,7 +42,7 @@ def tiny_checkpoint(tiny_base, tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("ckpt") / "tiny"
     init_checkpoint(folder, str(tiny_base), str(tiny_base), DEFAULT_ENCODER,
-                    HyperConfig(hidden=32, task_dim=16, module_dim=8, layer_dim=8), seed=1, head_noise=0.05)
+                    HyperConfig(latent_size=32, head_in_size=32), seed=1, head_noise=0.05)
     return folder
 
 

@@ -157,7 +157,7 @@ def test_run_eval_writes_every_method_table_and_plots(tiny_lm, toy_tasks, tmp_pa
     _random_library(model, toy_tasks[:1], tmp_path / "multi", seed=5)
     checkpoint = tmp_path / "ckpt"
     init_checkpoint(checkpoint, str(folder), str(folder), DEFAULT_ENCODER,
-                    HyperConfig(hidden=32, task_dim=16, module_dim=8, layer_dim=8), seed=1, head_noise=0.05)
+                    HyperConfig(latent_size=32, head_in_size=32), seed=1, head_noise=0.05)
     inputs = EvalInputs(base_model=str(folder), sft=str(checkpoint), recon=str(checkpoint),
                         multitask=str(tmp_path / "multi" / adapter_dirname("upper")), oracles=str(tmp_path / "oracles"))
     results = run_eval(inputs, EvalConfig(examples_per_task=3, max_new_tokens=4), tmp_path / "out", model=model,
