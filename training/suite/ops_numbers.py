@@ -664,7 +664,7 @@ rewrite the number in base two
 """,
     "hexadecimal": """
 Write the number in hexadecimal.
-Convert the number to base 16.
+Change the number into base-16 notation.
 What is this number in hex?
 Task: give the hexadecimal representation in capitals.
 Hex, please.
