@@ -131,12 +131,16 @@ def collate(samples: Sequence[Sample], pad: int, side: str = "right") -> Batch:
     return Batch(ids, mask, labels, [s.description for s in samples], [s.task for s in samples])
 
 
-def make_batches(items, tokenizer, table: "EmbeddingTable", max_len: int, size: int, chat: bool = True
-                 ) -> list[Batch]:
-    """(task, description, example) triples -> right-padded batches of `size`; embeds descriptions of new tasks."""
+def make_batches(items, tokenizer, table: "EmbeddingTable", max_len: int, size: int, chat: bool = True,
+                 bucket: bool = False) -> list[Batch]:
+    """(task, description, example) triples -> right-padded batches of `size`; embeds descriptions of new tasks.
+    `bucket`: sort by length first, so micro-batches of a step pad as little as possible (the step's loss is a
+    mean over all its tokens, so the order does not change it)."""
     for task, _, _ in items:
         table.ensure(task)
     samples = [encode(tokenizer, t.name, d, e, max_len, chat) for t, d, e in items]
+    if bucket:
+        samples.sort(key=lambda s: len(s.input_ids))
     return [collate(samples[i:i + size], pad_id(tokenizer)) for i in range(0, len(samples), size)]
 
 
@@ -218,6 +222,13 @@ class EmbeddingTable:
         if any(d not in self.rows for d in task.descriptions):
             vectors = self.encoder.embed(list(task.descriptions)).float().cpu()  # (n_descriptions, dim)
             self.rows.update(zip(task.descriptions, vectors))
+
+    def embed(self, texts: Sequence[str]) -> Tensor:
+        """(len(texts), dim) for any texts (those not seen yet are embedded together and kept)."""
+        new = list(dict.fromkeys(t for t in texts if t not in self.rows))
+        if new:
+            self.rows.update(zip(new, self.encoder.embed(new).float().cpu()))
+        return self.stack(texts)
 
     def stack(self, descriptions: Sequence[str]) -> Tensor:
         """(len(descriptions), dim); each text must belong to a task passed to `ensure`."""

@@ -20,7 +20,7 @@ class EvalInputs:
     recon: str | None = None  # reconstruction hypernet checkpoint folder -> t2l_recon
     multitask: str | None = None  # multi-task LoRA PEFT folder -> multitask_lora
     oracles: str | None = None  # folder of per-task PEFT folders (training.lora_library oracle) -> oracle
-    tasks: str = "heldout"  # heldout | library (the recon library's training tasks, with training descriptions)
+    tasks: str = "heldout"  # heldout | library (recon library tasks, training descriptions) | tiers (issue #12)
     library: str | None = None  # for tasks=library: the library folder whose tasks to score
     methods: tuple[str, ...] = METHODS  # subset to run
 
@@ -50,7 +50,27 @@ def _fingerprint(folder: str) -> str:
                                                   for f in files)
 
 
-def build_methods(inputs: EvalInputs, config: EvalConfig, descriptions: str = "eval") -> tuple[list[Method], dict]:
+def other_description(tasks: Sequence, seed: int):
+    """(task, i) -> the evaluation description of another task of the set, of the same input kind when there is one
+    (family without "+fmt"), chosen by (seed, task, i): the 'wrong description' control."""
+    import numpy as np
+
+    kind = lambda t: t.family.removesuffix("+fmt")  # noqa: E731
+    names = sorted({t.name: t for t in tasks}.items())
+
+    def pick(task, i):
+        peers = [t for n, t in names if n != task.name and kind(t) == kind(task)] or \
+            [t for n, t in names if n != task.name]
+        rng = np.random.default_rng([seed, i, *task.name.encode()])
+        other = peers[int(rng.integers(len(peers)))]
+        phrasings = other.eval_descriptions or other.descriptions
+        return phrasings[int(rng.integers(len(phrasings)))]
+
+    return pick
+
+
+def build_methods(inputs: EvalInputs, config: EvalConfig, descriptions: str = "eval", tasks: Sequence = ()
+                  ) -> tuple[list[Method], dict]:
     """Methods whose inputs exist, plus {method: reason} for those left out."""
     from training.lora_library import adapter_dirname
 
@@ -94,6 +114,15 @@ def build_methods(inputs: EvalInputs, config: EvalConfig, descriptions: str = "e
                 continue
             if name == "t2l_sft":
                 methods.append(_t2l_method(name, inputs.sft, encoders, pick))
+            elif name == "t2l_sft_desc":
+                method = _t2l_method(name, inputs.sft, encoders, pick)
+                method.with_description = True
+                methods.append(method)
+            elif name == "t2l_sft_other_desc":
+                if len(tasks) < 2:
+                    skipped[name] = "needs at least two tasks"
+                    continue
+                methods.append(_t2l_method(name, inputs.sft, encoders, other_description(tasks, config.seed)))
             else:
                 def scrambled(task, i, seed=config.seed):
                     phrasings = task.eval_descriptions or task.descriptions
@@ -125,7 +154,7 @@ def run_eval(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None, 
             tasks = load_named_tasks(load_library(Path(inputs.library))[0])
         else:
             tasks = load_tasks(inputs.tasks)
-    methods, skipped = build_methods(inputs, config, "train" if inputs.tasks == "library" else "eval")
+    methods, skipped = build_methods(inputs, config, "train" if inputs.tasks == "library" else "eval", tasks)
     if not methods:
         raise ValueError(f"nothing to evaluate: {skipped}")
     results = evaluate_methods(methods, tasks, model, tokenizer, config, cache_dir=out_dir / "scores")

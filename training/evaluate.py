@@ -10,6 +10,8 @@ description is scored on all three phrasings. Methods (names are the keys of eva
     t2l_recon            adapters from the reconstruction-trained hypernet (training.recon)
     t2l_sft              adapters from the SFT-trained hypernet (training.sft)
     t2l_sft_random_desc  the SFT hypernet given a random string of the same length instead of the description
+    t2l_sft_other_desc   the SFT hypernet given another task's evaluation description (same kind of input if any)
+    t2l_sft_desc         the SFT adapter AND the description written above the example (as base_desc)
     oracle               the task's own LoRA (training.lora_library oracle)
 
 Scoring follows BIG-bench: multiple choice picks the choice with the highest summed log-likelihood after the
@@ -36,7 +38,8 @@ from torch import nn
 from hypernet import Adapter, inject
 from training.data import completion_ids, eval_split, pad_id, prompt_ids
 
-METHODS = ("base", "base_desc", "multitask_lora", "t2l_recon", "t2l_sft", "t2l_sft_random_desc", "oracle")
+METHODS = ("base", "base_desc", "multitask_lora", "t2l_recon", "t2l_sft", "t2l_sft_random_desc", "t2l_sft_other_desc",
+           "t2l_sft_desc", "oracle")
 
 
 @dataclass

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from hypernet import HyperConfig
-from training.sft import completion_loss, load_frozen_base, warmup_decay
+from training.common import completion_loss, load_frozen_base, warmup_decay
 from training.data import FamilySampler, collate, encode, eval_split, pad_id, token_length
 
 

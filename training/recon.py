@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from hypernet import Adapter, HyperConfig, HyperLoRA, save_checkpoint
-from training.sft import warmup_decay
+from training.common import warmup_decay
 
 
 @dataclass

@@ -14,6 +14,7 @@ import torch
 
 LABELS = {"base": "base", "base_desc": "base + description", "multitask_lora": "multi-task LoRA",
           "t2l_recon": "T2L (recon)", "t2l_sft": "T2L (SFT)", "t2l_sft_random_desc": "T2L (SFT), random description",
+          "t2l_sft_other_desc": "T2L (SFT), other task's description", "t2l_sft_desc": "T2L (SFT) + description in prompt",
           "oracle": "oracle LoRA (per task)"}
 
 

@@ -34,13 +34,15 @@ import yaml
 from torch import Tensor, nn
 
 from hypernet import HyperConfig, HyperLoRA, inject, save_checkpoint, targets_from_model
+from training.common import completion_loss, load_frozen_base, parse_value, sample_losses, warmup_decay
+from training.plan import make_plan, other_descriptions
 from training.state import git_commit, load_state, save_state, trim_metrics
 from training.data import (Batch, EmbeddingTable, FamilySampler, collate, encode, eval_items, make_batches, pad_id,
                            prompt_only, token_length)
 
 RESUME_FREE = frozenset({"steps", "out_dir", "resume", "device", "eval_every", "save_every", "log_every", "keep_states",
                "progress", "threads", "eval_examples_per_task", "eval_generate", "eval_max_new_tokens",
-               "eval_batch_size", "max_eval_tasks"})  # fields a resumed run may change without changing the past
+               "eval_batch_size", "max_eval_tasks", "steering_tasks", "steering_per_task"})  # fields a resumed run may change without changing the past
 
 
 @dataclass
@@ -82,11 +84,26 @@ class SFTConfig:
     out_dir: str = "runs/sft"  # where states, metrics.jsonl and the final checkpoint go
     resume: bool = False  # continue from the latest out_dir/state/step-N.pt
     progress: bool = True  # show a progress bar
+    # ---- the description-necessary suite (issue #12; training/suite, training/grouped.py) ----
+    data: str = "bigbench"  # "bigbench": family-balanced BIG-bench draws; "suite": grouped suite draws (+ BIG-bench)
+    group_inputs: int = 4  # suite: inputs per step (K)
+    group_tasks: int = 4  # suite: tasks per input (M), their answers pairwise different
+    bigbench_share: float = 0.0  # suite: share of each step's samples drawn from the BIG-bench training tasks
+    suite_combos: bool = True  # suite: train on the (op, format) pairs of the split too
+    center_embeddings: bool = False  # subtract the mean training-description embedding (hyper.task_center)
+    offset_lora: str = ""  # PEFT folder of a multi-task LoRA used as a frozen offset (the head then has no bias)
+    mean_penalty: float = 0.0  # weight of ||batch-mean generated B||^2 (discourages one shared adapter)
+    margin_weight: float = 0.0  # weight of relu(margin - (CE(other description) - CE(own))) per sample
+    margin: float = 1.0  # nats, for margin_weight
+    steering_tasks: int = 24  # per tier, tasks for the steering metric at each evaluation (0 = no steering)
+    steering_per_task: int = 2  # examples per task for the steering metric
 
     def __post_init__(self) -> None:
         if isinstance(self.hyper, dict):
             self.hyper = HyperConfig.from_dict(self.hyper)
         self.train_tasks, self.betas = tuple(self.train_tasks), tuple(self.betas)
+        if self.data not in ("bigbench", "suite"):
+            raise ValueError(f"data must be bigbench or suite, got {self.data!r}")
         if self.schedule not in ("cosine", "linear", "constant"):
             raise ValueError(f"schedule must be cosine, linear or constant, got {self.schedule!r}")
         for name in ("batch_size", "grad_accum", "steps", "max_len", "log_every", "keep_states"):
@@ -99,9 +116,9 @@ class SFTConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], **overrides: Any) -> "SFTConfig":
+    def from_dict(cls, fields: dict[str, Any], **overrides: Any) -> "SFTConfig":
         """`overrides` may name nested fields with dots: hyper.hidden=512."""
-        data = {**data, "hyper": dict(data.get("hyper") or {})}
+        data = {**fields, "hyper": dict(fields.get("hyper") or {})}
         for key, value in overrides.items():
             head, _, rest = key.partition(".")
             if rest and head == "hyper":
@@ -120,37 +137,9 @@ class SFTConfig:
 
 
 # ---- pieces (pure where possible) -----------------------------------------------------------------------------
-def warmup_decay(step: int, warmup: int, total: int, floor: float, schedule: str = "cosine") -> float:
-    """Multiplier of lr at optimizer step `step` (0-based): linear warmup over `warmup` steps, then cosine or
-    linear decay to `floor` at step `total` (or constant). Shared by SFT, the LoRA baselines and recon."""
-    if step < warmup:
-        return (step + 1) / warmup
-    if schedule == "constant":
-        return 1.0
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    shape = 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else 1 - progress
-    return floor + (1 - floor) * shape
-
-
 def lr_factor(step: int, config: SFTConfig) -> float:
     """The SFT schedule: warmup_decay with the config's warmup, steps, min_lr_ratio and schedule."""
     return warmup_decay(step, config.warmup_steps, config.steps, config.min_lr_ratio, config.schedule)
-
-
-def completion_loss(model: nn.Module, batch: Batch) -> tuple[Tensor, int]:
-    """(sum of next-token cross-entropy over label positions, their count). Runs the LM head only on those
-    positions (~20% of a step's FLOPs saved at 128 tokens) unless the model post-processes its logits."""
-    targets = batch.labels[:, 1:]
-    keep = targets != -100  # (B, T-1)
-    body, head = getattr(model, getattr(model, "base_model_prefix", ""), None), model.get_output_embeddings()
-    if body is None or head is None or getattr(model.config, "final_logit_softcapping", None):
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).logits
-        logits = logits[:, :-1][keep]
-    else:
-        hidden = body(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)[0]  # (B,T,H)
-        logits = head(hidden[:, :-1][keep])  # (K, vocab)
-    loss = nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum")
-    return loss, int(keep.sum())
 
 
 def build_optimizer(hyper: nn.Module, config: SFTConfig):
@@ -162,19 +151,41 @@ def build_optimizer(hyper: nn.Module, config: SFTConfig):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
 
 
+def mean_adapter_penalty(lora) -> Tensor:
+    """Sum over targets of ||mean over the batch of B||^2 / numel: zero when the batch's adapters share no B."""
+    return sum(b.mean(0).pow(2).mean() for b in lora.b) / len(lora.b)
+
+
 def sft_step(net: nn.Module, model: nn.Module, table: EmbeddingTable, batches: Sequence[Batch], optimizer,
-             scheduler, config: SFTConfig, device: torch.device) -> dict[str, float]:
+             scheduler, config: SFTConfig, device: torch.device, others: Sequence[list[str]] = ()
+             ) -> dict[str, float]:
     """One optimizer step over the micro-batches: each sample's adapter is generated from its own description,
-    the loss is the mean over every completion token of the step; returns its metrics."""
+    the loss is the mean over every completion token of the step (+ the optional penalties); returns metrics.
+    `others[i]` gives, per row of batch i, another task's description for the margin loss."""
     total = sum(b.target_tokens for b in batches)  # normalise by the whole step's completion tokens
-    loss_sum, tokens = 0.0, 0
+    loss_sum, tokens, extra = 0.0, 0, {"penalty": 0.0, "margin_loss": 0.0}
+    rows = sum(len(b.descriptions) for b in batches)
     for i, batch in enumerate(batches):
         batch = batch.to(device)
         last = i == len(batches) - 1
         with (net.no_sync() if hasattr(net, "no_sync") and not last else nullcontext()):  # DDP: reduce once
-            with inject(model, net(table.stack(batch.descriptions).to(device)), dropout=config.lora_dropout):
-                loss, _ = completion_loss(model, batch)
-            (loss / max(1, total)).backward()
+            lora = net(table.stack(batch.descriptions).to(device))
+            with inject(model, lora, dropout=config.lora_dropout):
+                sums, counts = sample_losses(model, batch)
+            loss = sums.sum()
+            objective = loss / max(1, total)
+            if config.mean_penalty > 0:
+                pen = mean_adapter_penalty(lora)
+                objective = objective + config.mean_penalty * pen * len(batch.descriptions) / rows
+                extra["penalty"] += float(pen.detach()) / len(batches)
+            if config.margin_weight > 0 and others:
+                with inject(model, net(table.stack(others[i]).to(device)), dropout=config.lora_dropout):
+                    wrong, _ = sample_losses(model, batch)
+                per = counts.clamp(min=1)
+                hinge = torch.relu(config.margin - (wrong - sums) / per)  # (B,) nats per token
+                objective = objective + config.margin_weight * hinge.sum() / rows
+                extra["margin_loss"] += float(hinge.detach().sum()) / rows
+            objective.backward()
         loss_sum, tokens = loss_sum + float(loss.detach()), tokens + int(batch.attention_mask.sum())
     params = [p for group in optimizer.param_groups for p in group["params"]]
     grad_norm = nn.utils.clip_grad_norm_(params, config.max_grad_norm or math.inf)
@@ -183,7 +194,7 @@ def sft_step(net: nn.Module, model: nn.Module, table: EmbeddingTable, batches: S
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return {"loss": loss_sum / max(1, total), "lr": lr, "grad_norm": float(grad_norm), "tokens": tokens,
-            "target_tokens": total}
+            "target_tokens": total, "samples": rows, **{k: v for k, v in extra.items() if v}}
 
 
 @torch.no_grad()
@@ -218,6 +229,21 @@ def evaluate(hyper: HyperLoRA, model: nn.Module, tokenizer, table: EmbeddingTabl
     return out
 
 
+def evaluate_steering(hyper: HyperLoRA, model: nn.Module, tokenizer, table: EmbeddingTable, tiers: dict,
+                      config: SFTConfig) -> dict[str, float]:
+    """training.steering per tier: eval_steer_<tier>_{other,random} margins (nats) and their standard errors."""
+    from training.steering import steering
+
+    out = {}
+    for tier, tier_tasks in tiers.items():
+        res = steering(hyper, model, tokenizer, table.embed, tier_tasks, config.steering_per_task, config.seed,
+                       config.max_len, config.eval_batch_size, config.chat_template)
+        out.update({f"eval_steer_{tier}_other": res["other_desc_margin_nats"],
+                    f"eval_steer_{tier}_random": res["random_desc_margin_nats"],
+                    f"eval_steer_{tier}_se": res["stderr_nats"], f"eval_steer_{tier}_loss": res["right_loss"]})
+    return out
+
+
 # ---- the loop -------------------------------------------------------------------------------------------------
 def _setup_device(config: SFTConfig) -> tuple[torch.device, int, int]:
     """(device, rank, world size); initialises torch.distributed under torchrun."""
@@ -231,31 +257,11 @@ def _setup_device(config: SFTConfig) -> tuple[torch.device, int, int]:
     return torch.device(name), rank, world
 
 
-def _load_tasks(config: SFTConfig):
-    from training.tasks import load_named_tasks, load_split
-
-    split = load_split(config.split)
-    heldout = sorted(split.heldout)[: config.max_eval_tasks or None]
-    return load_named_tasks(config.train_tasks or split.train), load_named_tasks(heldout)
-
-
-def load_frozen_base(name: str, dtype: str = "float32", device: torch.device | str = "cpu"):
-    """(model, tokenizer) of the base model (HF id or folder, offline assets resolved), frozen: eval mode, no
-    weight gradients. Every trainer and the evaluation load it this way."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from t2l.assets import prepare_base_model
-
-    path = prepare_base_model(name)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device)
-    model.eval().requires_grad_(False)  # frozen: no dropout, no weight gradients
-    return model, tokenizer
-
-
-def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = None, encoder=None) -> Path:
-    """Run SFT as configured; returns out_dir/checkpoint. `tasks` = (train, heldout) Task lists and `encoder` (a
-    TaskEncoder) replace the ones the config names (tests use in-process ones)."""
+def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = None, encoder=None,
+              tiers: dict | None = None) -> Path:
+    """Run SFT as configured; returns out_dir/checkpoint. `tasks` = (train, heldout) Task lists, `encoder` (a
+    TaskEncoder) and `tiers` (tier -> tasks for the steering metric) replace the ones the config names (tests use
+    in-process ones)."""
     out_dir = Path(config.out_dir)
     device, rank, world = _setup_device(config)
     if config.threads > 0:
@@ -269,14 +275,20 @@ def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = No
     if encoder.dim != config.hyper.embed_dim:
         raise ValueError(f"encoder {config.encoder!r} gives {encoder.dim}-d embeddings but hyper.embed_dim is "
                          f"{config.hyper.embed_dim}")
-    train_tasks, heldout_tasks = tasks if tasks is not None else _load_tasks(config)
-    table = EmbeddingTable(encoder)
-    fits = lambda example: token_length(tokenizer, example, config.chat_template) <= config.max_len  # noqa: E731
-    sampler = FamilySampler(train_tasks, config.seed, config.family_power, fits)
-    held = eval_items(heldout_tasks, config.eval_examples_per_task, config.seed)
+    plan = make_plan(config, tokenizer, tasks, tiers)
+    table, held = EmbeddingTable(encoder), plan.held
 
     torch.manual_seed(config.seed)
     hyper = HyperLoRA(config.hyper, targets_from_model(model, config.hyper.target_modules)).to(device).train()
+    if config.center_embeddings:  # mean over every training description (each task's phrasings weigh 1/task)
+        for t in plan.train_tasks:
+            table.ensure(t)
+        hyper.set_task_center(torch.stack([table.stack(t.train_descriptions).mean(0) for t in plan.train_tasks])
+                              .mean(0).to(device))
+    if config.offset_lora:
+        from hypernet import Adapter
+
+        hyper.set_offset(Adapter.from_peft(config.offset_lora))
     optimizer, scheduler = build_optimizer(hyper, config)
     step, metrics_path = 0, out_dir / "metrics.jsonl"
     states = sorted((out_dir / "state").glob("step-*.pt"))
@@ -304,18 +316,24 @@ def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = No
     started, last = time.perf_counter(), {}
     while step < config.steps:
         tick = time.perf_counter()
-        items = sampler.draws(step, config.batch_size * config.grad_accum, rank, world)
-        batches = make_batches(items, tokenizer, table, config.max_len, config.batch_size, config.chat_template)
-        last = sft_step(net, model, table, batches, optimizer, scheduler, config, device)
+        items = plan.sampler.draws(step, plan.per_step, rank, world)
+        margin = config.margin_weight > 0 and plan.group > 0
+        others = other_descriptions(items, plan.group) if margin else []
+        batches = make_batches(items, tokenizer, table, config.max_len, config.batch_size, config.chat_template,
+                               bucket=not margin)
+        others = [others[i:i + config.batch_size] for i in range(0, len(others), config.batch_size)]
+        last = sft_step(net, model, table, batches, optimizer, scheduler, config, device, others)
         step += 1
         last.update(step=step, seconds=time.perf_counter() - tick, elapsed=time.perf_counter() - started)
         if step % config.log_every == 0 or step == config.steps:
             log(last)
         bar.update(1)
         bar.set_postfix(loss=f"{last['loss']:.3f}", lr=f"{last['lr']:.2e}")
-        if rank == 0 and held and config.eval_every != -1 and (
+        if rank == 0 and (held or plan.tiers) and config.eval_every != -1 and (
                 step == config.steps or (config.eval_every > 0 and step % config.eval_every == 0)):
-            last.update(evaluate(hyper, model, tokenizer, table, held, config, device))
+            if held:
+                last.update(evaluate(hyper, model, tokenizer, table, held, config, device))
+            last.update(evaluate_steering(hyper, model, tokenizer, table, plan.tiers, config))
             log({"step": step, **{k: v for k, v in last.items() if k.startswith("eval_")}})
         if rank == 0 and (step == config.steps or (config.save_every > 0 and step % config.save_every == 0)):
             save_state(out_dir, step, hyper, optimizer, scheduler, config)
@@ -332,24 +350,13 @@ def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = No
     if rank == 0:
         provenance = {"trained": True, "objective": "sft", "created_by": "training.sft", "steps": step,
                       "config": config.to_dict(), "git_commit": git_commit(), "final_metrics": last,
-                      "tasks": {"train": sorted(t.name for t in train_tasks),
-                                "heldout": sorted(t.name for t in heldout_tasks)}}
+                      "tasks": {"train": sorted(t.name for t in plan.train_tasks),
+                                "heldout": sorted({t.name for t, _, _ in held})}}
         save_checkpoint(final, hyper, config.base_model, getattr(encoder, "name", config.encoder), provenance)
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return final
-
-
-def parse_value(text: str) -> Any:
-    """A --set value as YAML, except that numbers YAML 1.1 reads as strings (1e-4, 3E5) become floats."""
-    value = yaml.safe_load(text)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

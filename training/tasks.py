@@ -115,15 +115,16 @@ class Task:
     descriptions: tuple[str, ...]
     examples: tuple[Example, ...]
     source_description: str
+    n_train: int = len(TRAIN_TEMPLATES)  # the first n_train descriptions are for training, the rest eval-only
 
     @property
     def train_descriptions(self) -> tuple[str, ...]:
-        return self.descriptions[: len(TRAIN_TEMPLATES)]
+        return self.descriptions[: self.n_train]
 
     @property
     def eval_descriptions(self) -> tuple[str, ...]:
         """Phrasings never used in training (the evaluation averages over them)."""
-        return self.descriptions[len(TRAIN_TEMPLATES):]
+        return self.descriptions[self.n_train:]
 
     def chance(self) -> float:
         """Expected score of guessing: mean 1/#choices for multiple choice, 0 for exact-match generation."""

@@ -31,7 +31,7 @@ def bench_finetune(model, tokenizer, task, checkpoint, encoder, t2l_ms: float, e
     from training.data import collate, encode, eval_split, pad_id
     from training.evaluate import EvalConfig, Method, evaluate_method
     from training.lora_library import lora_config
-    from training.sft import completion_loss
+    from training.common import completion_loss
 
     config = EvalConfig(examples_per_task=eval_examples)
     description = task.eval_descriptions[0]

@@ -19,7 +19,7 @@ from training.evaluate import (METHODS, EvalConfig, Method, Row, build_rows, can
 from training.lora_library import LoRATrainConfig, adapter_dirname, library_tasks, task_draw, train_lora
 from training.recon import ReconConfig, delta_errors, load_library, train_recon
 
-SMALL = dict(embed_dim=16, task_dim=8, module_dim=4, layer_dim=4, hidden=32, n_blocks=1, dropout=0.0)
+SMALL = dict(embed_dim=16, latent_size=16, head_in_size=32, dropout=0.0)
 
 
 def _lora_config(**kw) -> LoRATrainConfig:
@@ -88,7 +88,7 @@ def test_reconstruction_recovers_the_library(tiny_lm, toy_tasks, tmp_path):
     assert sorted(names) == sorted(t.name for t in toy_tasks)
     by_name = {t.name: t for t in toy_tasks}
     tasks = [by_name[n] for n in names]
-    config = ReconConfig(hyper=HyperConfig(**{**SMALL, "hidden": 64}), steps=400, lr=3e-3)
+    config = ReconConfig(hyper=HyperConfig(**{**SMALL, "head_in_size": 64}), steps=400, lr=3e-3)
     report = train_recon(config, tasks, adapters, HashingEncoder(16), tmp_path / "recon", "tiny", progress=False)
     errors = report["delta_w_relative_error"]
     assert set(errors) == set(names)

@@ -1,0 +1,108 @@
+"""`t2l eval --tasks tiers`: every method on the three tiers of the description-necessary suite (issue #12), the
+steering margins per tier, and the BIG-bench held-out summary as before.
+
+eval.json gains
+    tiers     {tier: {method: average %}}; `oracle` is the mean over the tier's tasks that have a per-task LoRA,
+              and `oracle_tasks` {method: average %} compares every method on exactly those tasks
+    steering  {tier: {other_desc_margin_nats, random_desc_margin_nats, stderr_nats, random_stderr_nats, n}}
+    by_tier   {tier: the full evaluate_methods result (per task, per family)}
+and keeps `summary` (the 22 BIG-bench held-out tasks, comparable with earlier evaluations).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from training.eval_run import EvalInputs, build_methods
+from training.evaluate import EvalConfig, evaluate_methods
+
+
+def load_tiers() -> dict[str, list]:
+    """tier -> Tasks (the heldout_tasks tier adds the committed split's BIG-bench held-out tasks)."""
+    from training.suite.build import TIERS, tier_tasks
+    from training.tasks import load_tasks
+
+    bigbench = load_tasks("heldout")
+    return {tier: tier_tasks(tier, bigbench_heldout=bigbench if tier == "heldout_tasks" else ()) for tier in TIERS}
+
+
+def tier_steering(checkpoint_dir: str, tasks: Sequence, model, tokenizer, per_task: int, seed: int) -> dict:
+    """training.steering with the checkpoint's hypernet and encoder."""
+    from hypernet import SentenceTransformerEncoder, load_checkpoint
+    from t2l.assets import prepare_encoder
+    from training.steering import steering
+
+    checkpoint = load_checkpoint(checkpoint_dir)
+    encoder = SentenceTransformerEncoder(prepare_encoder(checkpoint.encoder), name=checkpoint.encoder)
+    return steering(checkpoint.model, model, tokenizer, encoder.embed, tasks, per_task, seed)
+
+
+def run_tiers(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None, tokenizer=None,
+              tiers: dict | None = None, steering_per_task: int = 4) -> dict:
+    from training.report import markdown_table, plot_summary
+
+    if model is None:
+        from training.lora_library import load_base
+
+        model, tokenizer = load_base(inputs.base_model)
+    tiers = tiers if tiers is not None else load_tiers()
+    out = {"tiers": {}, "oracle_tasks": {}, "steering": {}, "by_tier": {}, "skipped": {}, "task_set": "tiers",
+           "inputs": inputs.__dict__ | {"methods": list(inputs.methods)}, "config": config.__dict__}
+    for tier, tasks in tiers.items():
+        with_oracle = [t for t in tasks if inputs.oracles and _has_oracle(inputs.oracles, t.name)]
+        names = [m for m in inputs.methods if m != "oracle"]
+        methods, skipped = build_methods(EvalInputs(**{**inputs.__dict__, "methods": tuple(names)}), config,
+                                         "eval", tasks)
+        res = evaluate_methods(methods, tasks, model, tokenizer, config, cache_dir=out_dir / "scores" / tier)
+        out["tiers"][tier] = dict(res["summary"])
+        if with_oracle:
+            oracle_methods, _ = build_methods(EvalInputs(**{**inputs.__dict__, "methods": ("oracle",)}), config)
+            ores = evaluate_methods(oracle_methods, with_oracle, model, tokenizer, config,
+                                    cache_dir=out_dir / "scores" / f"{tier}-oracle")
+            out["tiers"][tier]["oracle"] = ores["summary"]["oracle"]
+            out["oracle_tasks"][tier] = {m: float(np.mean([res["tasks"][t.name]["scores"][m] for t in with_oracle]))
+                                         for m in res["summary"]} | {"oracle": ores["summary"]["oracle"],
+                                                                     "n_tasks": len(with_oracle)}
+            for t in with_oracle:
+                res["tasks"][t.name]["scores"]["oracle"] = ores["tasks"][t.name]["scores"]["oracle"]
+        out["by_tier"][tier] = res
+        out["skipped"].update(skipped)
+        if inputs.sft:
+            out["steering"][tier] = tier_steering(inputs.sft, tasks, model, tokenizer, steering_per_task,
+                                                  config.seed)
+        bigbench = [t for t in tasks if not t.family.startswith("suite.")]
+        if bigbench:  # the 22 BIG-bench held-out tasks alone: the headline of earlier evaluations
+            out["summary"] = {m: float(np.mean([res["tasks"][t.name]["scores"][m] for t in bigbench]))
+                              for m in res["summary"]}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "eval.json").write_text(json.dumps(out, indent=1))
+    (out_dir / "eval.md").write_text(tier_table(out) + "\n" + "\n".join(
+        f"## {tier}\n\n" + markdown_table(res) for tier, res in out["by_tier"].items()))
+    plot_summary({"summary": {f"{tier}:{m}": v for tier, row in out["tiers"].items() for m, v in row.items()},
+                  "tasks": {}}, out_dir / "eval.png")
+    return out
+
+
+def _has_oracle(folder: str, task_name: str) -> bool:
+    from training.lora_library import adapter_dirname
+
+    return (Path(folder) / adapter_dirname(task_name) / "adapter_model.safetensors").exists()
+
+
+def tier_table(results: dict) -> str:
+    """Methods x tiers (percent), then the steering margins."""
+    tiers = list(results["tiers"])
+    methods = list(dict.fromkeys(m for row in results["tiers"].values() for m in row))
+    lines = ["| method | " + " | ".join(tiers) + " |", "|---|" + "---|" * len(tiers)]
+    for m in methods:
+        lines.append(f"| {m} | " + " | ".join(f"{results['tiers'][t].get(m, float('nan')):.1f}" for t in tiers) + " |")
+    if results.get("steering"):
+        lines += ["", "| steering (nats) | other-task margin | random margin | stderr | n |", "|---|---|---|---|---|"]
+        for t, s in results["steering"].items():
+            lines.append(f"| {t} | {s['other_desc_margin_nats']:.2f} | {s['random_desc_margin_nats']:.2f} | "
+                         f"{s['stderr_nats']:.2f} | {s['n']} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,87 @@
+"""What an SFT run draws from and evaluates on: the sampler (family-balanced BIG-bench, or grouped suite draws with
+a BIG-bench share), the held-out BIG-bench items, and the suite tiers for the steering metric."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from training.data import FamilySampler, eval_items, token_length
+
+
+def _load_tasks(config):
+    from training.tasks import load_named_tasks, load_split
+
+    split = load_split(config.split)
+    heldout = sorted(split.heldout)[: config.max_eval_tasks or None]
+    train = [] if config.data == "suite" and config.bigbench_share == 0 else \
+        load_named_tasks(config.train_tasks or split.train)
+    return train, load_named_tasks(heldout)
+
+
+def spread(tasks: Sequence, count: int) -> list:
+    """`count` tasks spread evenly over the name-sorted list (all when count is 0 or larger)."""
+    tasks = sorted(tasks, key=lambda t: t.name)
+    if count <= 0 or count >= len(tasks):
+        return tasks
+    return [tasks[int(i * len(tasks) / count)] for i in range(count)]
+
+
+@dataclass
+class Plan:
+    """What a run draws from and evaluates on."""
+
+    sampler: Any  # .draws(step, count, rank, world) -> [(task, description, example)]
+    per_step: int  # samples per optimizer step (per rank)
+    group: int  # rows per contrastive group (0 = ungrouped)
+    train_tasks: list  # every task a step can draw (for provenance and the embedding centre)
+    held: list  # BIG-bench held-out (task, description, example) items for the eval loss / exact match
+    tiers: dict  # suite tier -> tasks for the steering metric
+
+
+def make_plan(config, tokenizer, tasks=None, tiers=None) -> Plan:
+    """The sampler and evaluation sets of a run. `tasks` = (train, heldout) replaces what the config names; in
+    suite mode the train list is the suite's tasks plus, with bigbench_share > 0, BIG-bench tasks (tests pass
+    their own), told apart by family prefix "suite."."""
+    from training.grouped import GroupedSampler
+
+    fits = lambda example: token_length(tokenizer, example, config.chat_template) <= config.max_len  # noqa: E731
+    train, heldout = tasks if tasks is not None else _load_tasks(config)
+    train = list(train)
+    if config.data == "bigbench":
+        sampler = FamilySampler(train, config.seed, config.family_power, fits)
+        per_step, group = config.batch_size * config.grad_accum, 0
+    else:
+        if tasks is None:
+            from training.suite.build import training_tasks
+
+            train = training_tasks(combos=config.suite_combos) + train
+        suite = [t for t in train if t.family.startswith("suite.")]
+        other = [t for t in train if not t.family.startswith("suite.")]
+        fallback = FamilySampler(other, config.seed, config.family_power, fits) if other else None
+        sampler = GroupedSampler(suite, config.group_inputs, config.group_tasks, config.seed, fallback,
+                                 config.bigbench_share if other else 0.0)
+        per_step, group = sampler.per_step, config.group_tasks
+    if tiers is None and config.data == "suite" and config.steering_tasks > 0:
+        from training.suite.build import TIERS, tier_tasks
+
+        tiers = {tier: spread(tier_tasks(tier), config.steering_tasks) for tier in TIERS}
+    held = eval_items(heldout, config.eval_examples_per_task, config.seed)
+    return Plan(sampler, per_step, group, train, held, tiers or {})
+
+
+def other_descriptions(items: Sequence, group: int) -> list[str]:
+    """Per item, the description of the next item of its contrastive group (same input, another answer); items
+    after the groups (the BIG-bench share) take the next such item's description."""
+    n_grouped = (len(items) // group) * group if group else 0
+    out = []
+    for i in range(len(items)):
+        if i < n_grouped:
+            g = i - i % group
+            out.append(items[g + (i % group + 1) % group][1])
+        else:
+            tail = len(items) - n_grouped
+            out.append(items[n_grouped + (i - n_grouped + 1) % tail][1] if tail > 1 else items[0][1])
+    return out
+
+
