@@ -3,16 +3,20 @@
 from .adapter import Adapter, AdapterFormatError
 from .checkpoint import Checkpoint, CheckpointError, init_checkpoint, load_checkpoint, save_checkpoint
 from .config import HyperConfig
-from .encoder import DescriptionError, SentenceTransformerEncoder, TaskEncoder, normalize_description
+from .encoder import (DescriptionError, EncoderSpec, SentenceTransformerEncoder, TaskEncoder, TransformersEncoder,
+                      add_full_stop, make_encoder, normalize_description, normalize_embeddings)
 from .generate import adapters_from_embeddings, embed_descriptions, generate_adapters
 from .inject import inject
 from .lora import LoRABatch, apply_lora, delta_weight, lora_scale
 from .model import HyperLoRA, count_parameters
+from .reference import ReferenceImportError, import_reference, import_reference_checkpoint
 from .targets import TargetSpec, targets_from_config, targets_from_model
 
 __all__ = [
-    "Adapter", "AdapterFormatError", "adapters_from_embeddings", "embed_descriptions", "Checkpoint", "CheckpointError", "DescriptionError", "HyperConfig",
-    "HyperLoRA", "LoRABatch", "SentenceTransformerEncoder", "TargetSpec", "TaskEncoder", "apply_lora",
-    "count_parameters", "delta_weight", "generate_adapters", "init_checkpoint", "inject", "load_checkpoint", "lora_scale",
-    "normalize_description", "save_checkpoint", "targets_from_config", "targets_from_model",
+    "Adapter", "AdapterFormatError", "Checkpoint", "CheckpointError", "DescriptionError", "EncoderSpec",
+    "HyperConfig", "HyperLoRA", "LoRABatch", "ReferenceImportError", "SentenceTransformerEncoder", "TargetSpec",
+    "TaskEncoder", "TransformersEncoder", "adapters_from_embeddings", "add_full_stop", "apply_lora",
+    "count_parameters", "delta_weight", "embed_descriptions", "generate_adapters", "import_reference",
+    "import_reference_checkpoint", "init_checkpoint", "inject", "load_checkpoint", "lora_scale", "make_encoder",
+    "normalize_description", "normalize_embeddings", "save_checkpoint", "targets_from_config", "targets_from_model",
 ]

@@ -1,7 +1,8 @@
 """Self-contained hypernetwork checkpoints: `hypernet.safetensors` + `hypernet.json`.
 
 The JSON carries everything needed to generate adapters without the base model: the HyperConfig, the target
-list (paths and shapes), the base model id, the encoder id and width, training provenance and a digest. The
+list (paths and shapes) with the PEFT key template, the base model id, the encoder (name, width, pooling, full stop,
+normalisation: an `EncoderSpec`), provenance (trained, initialised, or imported from the reference) and a digest. The
 digest is sha256 over the weights file and the canonical JSON (minus the digest itself); it is verified on load
 and enters the server's cache key, so a new checkpoint never serves stale adapters.
 """
@@ -19,12 +20,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .config import HyperConfig
+from .encoder import EncoderSpec
 from .model import HyperLoRA
 from .targets import TargetSpec, describe_mismatch, targets_from_config
 
 WEIGHTS_FILE = "hypernet.safetensors"
 META_FILE = "hypernet.json"
 FORMAT_VERSION = 1
+PEFT_KEY_TEMPLATE = "base_model.model.{path}.lora_{AB}.weight"  # as hypernet.adapter writes it
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -42,6 +45,12 @@ class Checkpoint:
     digest: str
     provenance: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    encoder_spec: EncoderSpec | None = None
+    """How descriptions were embedded for this checkpoint (None: sentence-transformers defaults for `encoder`)."""
+
+    @property
+    def embedding(self) -> EncoderSpec:
+        return self.encoder_spec or EncoderSpec(self.encoder)
 
     @property
     def config(self) -> HyperConfig:
@@ -67,8 +76,13 @@ def _digest(weights: bytes, meta: dict[str, Any]) -> str:
 
 
 def save_checkpoint(directory: str | os.PathLike, model: HyperLoRA, base_model: str, encoder: str,
-                    provenance: dict[str, Any] | None = None, dtype: str = "float32") -> str:
-    """Write the checkpoint folder; returns its digest. `dtype` float16/bfloat16 halves the file."""
+                    provenance: dict[str, Any] | None = None, dtype: str = "float32",
+                    encoder_spec: EncoderSpec | None = None) -> str:
+    """Write the checkpoint folder; returns its digest. `dtype` float16/bfloat16 halves the file. `encoder_spec`
+    records how descriptions were embedded (default: sentence-transformers, mean pooling, unit vectors)."""
+    spec = encoder_spec or EncoderSpec(encoder)
+    if spec.name != encoder:
+        raise ValueError(f"encoder {encoder!r} and encoder_spec.name {spec.name!r} differ")
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
     folder = Path(directory)
@@ -80,7 +94,8 @@ def save_checkpoint(directory: str | os.PathLike, model: HyperLoRA, base_model: 
         "config": model.config.to_dict(),
         "targets": [t.to_dict() for t in model.targets],
         "base_model": base_model,
-        "encoder": {"name": encoder, "dim": model.config.embed_dim},
+        "encoder": {**spec.to_dict(), "dim": model.config.embed_dim},
+        "peft_key_template": PEFT_KEY_TEMPLATE,
         "dtype": dtype,
         "parameters": sum(p.numel() for p in model.parameters()),
         "provenance": provenance or {},
@@ -112,11 +127,12 @@ def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "
         raise CheckpointError(f"{folder}: weights do not load into the HyperLoRA its JSON describes: {exc}") from exc
     model.to(device).eval()
     return Checkpoint(model, meta["base_model"], meta["encoder"]["name"], meta["digest"],
-                      meta.get("provenance", {}), folder)
+                      meta.get("provenance", {}), folder, EncoderSpec.from_dict(meta["encoder"]))
 
 
 def init_checkpoint(directory: str | os.PathLike, base_config: Any, base_model: str, encoder: str,
-                    config: HyperConfig, seed: int = 0, head_noise: float = 0.0) -> str:
+                    config: HyperConfig, seed: int = 0, head_noise: float = 0.0,
+                    encoder_spec: EncoderSpec | None = None) -> str:
     """Write an UNTRAINED checkpoint for `base_config` (an HF config or path); returns its digest.
 
     With head_noise = 0 an L net generates adapters with delta W = 0 (the base model's behaviour); head_noise > 0
@@ -129,4 +145,4 @@ def init_checkpoint(directory: str | os.PathLike, base_config: Any, base_model: 
             for head in model.heads.values():
                 head.weight.normal_(0.0, head_noise)
     provenance = {"trained": False, "seed": seed, "head_noise": head_noise, "created_by": "init_checkpoint"}
-    return save_checkpoint(directory, model, base_model, encoder, provenance)
+    return save_checkpoint(directory, model, base_model, encoder, provenance, encoder_spec=encoder_spec)

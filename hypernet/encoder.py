@@ -1,10 +1,20 @@
-"""Task-description encoders. Text normalisation lives here: the cache key and the embedding see the same text."""
+"""Task-description encoders. Text normalisation lives here: the cache key and the embedding see the same text.
+
+Two ways to embed, recorded in every checkpoint as an `EncoderSpec` so serving reproduces what training saw:
+  - sentence-transformers (our default, all-MiniLM-L6-v2): the model's own mean pooling, unit-normalised;
+  - the reference's path (SakanaAI/text-to-lora, utils.embed_texts): add a full stop to a description that ends in
+    a letter, run the HF encoder (gte-large-en-v1.5: CLS pooling), L2-normalise and multiply by sqrt(d), so every
+    embedding has norm sqrt(d) like a unit-variance vector.
+The cache key hashes `normalize_description(text)` only; the full stop is part of the embedding path.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
-from typing import Protocol, Sequence, runtime_checkable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Protocol, Sequence, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -31,6 +41,66 @@ def normalize_description(text: object, max_chars: int = MAX_DESCRIPTION_CHARS) 
     return clean
 
 
+Pooling = Literal["mean", "cls", "last_token"]
+Normalization = Literal["l2", "l2_sqrt_d", "none"]
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """How descriptions become embeddings; stored in the checkpoint JSON next to the encoder's name."""
+
+    name: str
+    """Model id or folder (e.g. sentence-transformers/all-MiniLM-L6-v2, Alibaba-NLP/gte-large-en-v1.5)."""
+    pooling: Pooling = "mean"
+    """Token states -> one vector: mean over tokens (sentence-transformers' MiniLM), cls (gte), last_token."""
+    add_full_stop: bool = False
+    """Append '.' to a description ending in a letter before embedding (the reference's add_full_stop)."""
+    normalize: Normalization = "l2"
+    """'l2' unit vectors; 'l2_sqrt_d' unit vectors x sqrt(dim) (the reference); 'none' raw pooled states."""
+    backend: Literal["sentence-transformers", "transformers"] = "sentence-transformers"
+    """sentence-transformers (its own pooling, must be 'mean') or plain transformers AutoModel (trust_remote_code)."""
+
+    def __post_init__(self) -> None:
+        if self.pooling not in ("mean", "cls", "last_token"):
+            raise ValueError(f"pooling must be mean, cls or last_token, got {self.pooling!r}")
+        if self.normalize not in ("l2", "l2_sqrt_d", "none"):
+            raise ValueError(f"normalize must be l2, l2_sqrt_d or none, got {self.normalize!r}")
+        if self.backend == "sentence-transformers" and self.pooling != "mean":
+            raise ValueError("the sentence-transformers backend pools with the model's own (mean) pooling; "
+                             f"use backend 'transformers' for {self.pooling!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EncoderSpec":
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def reference(cls, name: str) -> "EncoderSpec":
+        """The reference's embedding path for `name` (model_loading.get_emb_model_and_fns): gte -> CLS pooling,
+        anything else (the base LLM itself) -> last-token pooling; always add_full_stop and L2 x sqrt(d)."""
+        if "SFR" in name:
+            raise ValueError(f"{name}: the reference wraps SFR queries in an instruction template; not supported")
+        pooling: Pooling = "cls" if "gte" in name else "last_token"
+        return cls(name, pooling=pooling, add_full_stop=True, normalize="l2_sqrt_d", backend="transformers")
+
+
+def add_full_stop(text: str) -> str:
+    """'Sort the list' -> 'Sort the list.'; text ending in punctuation, a digit or a symbol is kept as is."""
+    text = text.strip()
+    return text + "." if text and text[-1].isalpha() else text
+
+
+def normalize_embeddings(x: Tensor, how: Normalization) -> Tensor:
+    """x (N, d): 'l2' -> unit rows; 'l2_sqrt_d' -> rows of norm sqrt(d) (reference utils.embed_tokens); 'none'."""
+    if how == "none":
+        return x
+    unit = torch.nn.functional.normalize(x, dim=-1)
+    return unit * math.sqrt(x.shape[-1]) if how == "l2_sqrt_d" else unit
+
+
 @runtime_checkable
 class TaskEncoder(Protocol):
     """Turns descriptions into fixed-width embeddings, (N,) texts -> (N, dim) float32."""
@@ -42,21 +112,69 @@ class TaskEncoder(Protocol):
 
 
 class SentenceTransformerEncoder:
-    """sentence-transformers model (local folder or hub id), unit-normalised embeddings, no gradients."""
+    """sentence-transformers model (local folder or hub id), no gradients. Unit-normalised embeddings unless a
+    spec says otherwise (its add_full_stop and normalize are applied; pooling is the model's own)."""
 
     def __init__(self, name_or_path: str, device: str = "cpu", name: str | None = None,
-                 max_chars: int = MAX_DESCRIPTION_CHARS) -> None:
+                 max_chars: int = MAX_DESCRIPTION_CHARS, spec: EncoderSpec | None = None) -> None:
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(str(name_or_path), device=device)
         self.name = name or str(name_or_path)
+        self.spec = spec or EncoderSpec(self.name)
         self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
                        else self.model.get_sentence_embedding_dimension())
         self.max_chars = max_chars
 
     def embed(self, texts: Sequence[str]) -> Tensor:
         clean = [normalize_description(t, self.max_chars) for t in texts]
+        if self.spec.add_full_stop:
+            clean = [add_full_stop(t) for t in clean]
         with torch.inference_mode():
-            out = self.model.encode(clean, convert_to_tensor=True, normalize_embeddings=True,
+            out = self.model.encode(clean, convert_to_tensor=True, normalize_embeddings=False,
                                     show_progress_bar=False, batch_size=max(1, len(clean)))
-        return out.float().cpu().clone()
+        return normalize_embeddings(out.float().cpu(), self.spec.normalize).clone()
+
+
+class TransformersEncoder:
+    """Any HF encoder through transformers' AutoModel (the reference's path; gte-large needs trust_remote_code):
+    (full stop) -> tokens (right padding) -> last hidden states (N, T, d) -> pooling -> normalisation, fp32."""
+
+    def __init__(self, name_or_path: str, spec: EncoderSpec, device: str = "cpu", name: str | None = None,
+                 max_chars: int = MAX_DESCRIPTION_CHARS, max_tokens: int = 8192) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        self.spec, self.device, self.max_chars, self.max_tokens = spec, device, max_chars, max_tokens
+        self.name = name or spec.name
+        self.tokenizer = AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=True)
+        self.tokenizer.padding_side = "right"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token_id = self.tokenizer.eos_token_id
+        self.model = AutoModel.from_pretrained(str(name_or_path), trust_remote_code=True,
+                                               torch_dtype=torch.float32).to(device).eval()
+        self.dim = int(self.model.config.hidden_size)
+
+    def embed(self, texts: Sequence[str]) -> Tensor:
+        clean = [normalize_description(t, self.max_chars) for t in texts]
+        if self.spec.add_full_stop:
+            clean = [add_full_stop(t) for t in clean]
+        batch = self.tokenizer(clean, padding=True, truncation=True, max_length=self.max_tokens,
+                               return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            states = self.model(**batch).last_hidden_state.float()                 # (N, T, d)
+        mask = batch["attention_mask"]                                              # (N, T), right padded
+        if self.spec.pooling == "cls":
+            pooled = states[:, 0]
+        elif self.spec.pooling == "last_token":
+            pooled = states[torch.arange(states.shape[0], device=states.device), mask.sum(1) - 1]
+        else:
+            pooled = (states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+        return normalize_embeddings(pooled, self.spec.normalize).cpu().clone()
+
+
+def make_encoder(name_or_path: str, spec: EncoderSpec, device: str = "cpu",
+                 max_chars: int = MAX_DESCRIPTION_CHARS) -> TaskEncoder:
+    """The encoder a checkpoint's spec asks for; `name_or_path` may be a local copy of spec.name."""
+    if spec.backend == "transformers":
+        return TransformersEncoder(name_or_path, spec, device, spec.name, max_chars)
+    return SentenceTransformerEncoder(name_or_path, device, spec.name, max_chars, spec)

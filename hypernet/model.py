@@ -79,6 +79,21 @@ class LoRATensors(nn.Module):
         return getattr(getattr(self, ab), module)
 
 
+def lora_init_bias(variant: str, a_init: Tensor, d_out: int) -> Tensor:
+    """Head bias for the reference's SFT init from PEFT's lora_A init `a_init` (r, in); B's init is 0. See
+    HyperLoRA.reset_heads for the rule per variant."""
+    r, d_in = a_init.shape
+    if variant == "L":
+        return torch.cat([a_init.flatten(), a_init.new_zeros(r * d_out)])
+    if variant == "M":
+        grid = a_init.new_zeros(r, max(d_in, d_out))
+        grid[:, :d_in] = a_init
+        return grid.flatten() / math.sqrt(2)
+    width = max(d_in, d_out)
+    flat = torch.cat([a_init.flatten(), a_init.new_zeros(max(0, width - a_init.numel()))])
+    return flat[:width] / math.sqrt(2) / math.sqrt(r)
+
+
 def _rotate_half(x: Tensor) -> Tensor:
     half = x.shape[-1] // 2
     return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
@@ -167,17 +182,9 @@ class HyperLoRA(nn.Module):
             head.weight.zero_()
             if head.bias is None:
                 continue
-            a_init = torch.empty(c.rank, d_in)
+            a_init = torch.empty(c.rank, d_in, device=head.bias.device)
             nn.init.kaiming_uniform_(a_init, a=math.sqrt(5))  # PEFT's lora_A init: U(-1/sqrt(in), 1/sqrt(in))
-            if c.variant == "L":
-                head.bias.copy_(torch.cat([a_init.flatten(), torch.zeros(c.rank * d_out)]))
-            elif c.variant == "M":
-                grid = torch.zeros(c.rank, max(d_in, d_out))
-                grid[:, :d_in] = a_init
-                head.bias.copy_(grid.flatten() / math.sqrt(2))
-            else:
-                flat = torch.cat([a_init.flatten(), torch.zeros(max(0, max(d_in, d_out) - a_init.numel()))])
-                head.bias.copy_(flat[: head.bias.numel()] / math.sqrt(2) / math.sqrt(c.rank))
+            head.bias.copy_(lora_init_bias(c.variant, a_init, d_out))
 
     # ---- our extension and the AB offset -------------------------------------------------------------------
     @torch.no_grad()

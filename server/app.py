@@ -81,7 +81,9 @@ def make_engine(settings: Settings, model_path: str, rank: int, target_modules: 
 async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     from transformers import AutoTokenizer
 
-    from hypernet import SentenceTransformerEncoder, load_checkpoint
+    from dataclasses import replace
+
+    from hypernet import load_checkpoint, make_encoder
     from t2l.assets import prepare_base_model, prepare_encoder
 
     ckpt_dir = await asyncio.to_thread(resolve_checkpoint, settings)
@@ -90,8 +92,9 @@ async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     model_path = await asyncio.to_thread(prepare_base_model, model_name)
     await asyncio.to_thread(checkpoint.check_base_model, model_path)
     encoder_name = settings.encoder or checkpoint.encoder
-    encoder = await asyncio.to_thread(SentenceTransformerEncoder, prepare_encoder(encoder_name), settings.device,
-                                      encoder_name, settings.max_description_chars)
+    spec = replace(checkpoint.embedding, name=encoder_name)  # pooling, full stop, normalisation as in training
+    encoder = await asyncio.to_thread(make_encoder, prepare_encoder(encoder_name), spec, settings.device,
+                                      settings.max_description_chars)
     tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, model_path)
     redis = RedisCache(settings.redis_url, settings.cache_ttl_s, settings.cache_max_blob_bytes) \
         if settings.redis_url else None

@@ -22,7 +22,8 @@ class Settings(BaseSettings):
     checkpoint: Path | None = Field(None, description="Hypernetwork checkpoint folder; default: the shipped one, "
                                                       "else an untrained one made under home.")
     base_model: str | None = Field(None, description="HF id or path of the base model; default: the checkpoint's.")
-    encoder: str | None = Field(None, description="sentence-transformers id or path; default: the checkpoint's.")
+    encoder: str | None = Field(None, description="encoder id or path (pooling, full stop and normalisation stay "
+                                                  "the checkpoint's); default: the checkpoint's.")
     engine: Literal["auto", "vllm", "hf"] = Field("auto", description="auto: vLLM when installed, else HF.")
     device: str = Field("cpu", description="torch device for the hypernetwork, encoder and HF engine.")
     redis_url: str | None = Field(None, description="redis://host:port/db; unset: in-process LRU cache only.")

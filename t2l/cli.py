@@ -58,19 +58,50 @@ def _cmd_checkpoint_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _origin(provenance: dict) -> str:
+    """One line on where a checkpoint came from."""
+    if provenance.get("imported_from"):
+        return (f"imported from {provenance['imported_from']} ({provenance.get('source')}, sha256 "
+                f"{str(provenance.get('source_sha256', ''))[:16]}...)")
+    if provenance.get("trained") is False:
+        return f"UNTRAINED ({provenance.get('created_by', 'init')}, seed {provenance.get('seed')})"
+    return f"trained by {provenance.get('created_by') or provenance.get('trainer') or 'our training'}"
+
+
 def _cmd_checkpoint_info(args: argparse.Namespace) -> int:
     from hypernet import count_parameters, load_checkpoint
 
     ckpt = load_checkpoint(args.checkpoint)
-    print(json.dumps({"path": str(ckpt.path), "digest": ckpt.digest, "base_model": ckpt.base_model,
-                      "encoder": ckpt.encoder, "parameters": count_parameters(ckpt.model),
-                      "config": ckpt.config.to_dict(), "targets": len(ckpt.targets),
-                      "provenance": ckpt.provenance}, indent=2))
+    print(json.dumps({"path": str(ckpt.path), "origin": _origin(ckpt.provenance), "digest": ckpt.digest,
+                      "base_model": ckpt.base_model, "encoder": {**ckpt.embedding.to_dict(),
+                                                                  "dim": ckpt.config.embed_dim},
+                      "parameters": count_parameters(ckpt.model), "config": ckpt.config.to_dict(),
+                      "targets": len(ckpt.targets), "provenance": ckpt.provenance}, indent=2))
+    return 0
+
+
+def _cmd_checkpoint_import(args: argparse.Namespace) -> int:
+    from hypernet import import_reference_checkpoint, targets_from_config
+    from hypernet.checkpoint import META_FILE
+
+    modules = args.module_order.split(",") if args.module_order else None
+    base_targets = None
+    if args.base_config:  # the real module paths and shapes, checked against the checkpoint
+        from hypernet.reference import module_order, read_reference
+
+        state = read_reference(args.hypermod, args.args, args.adapter_config)[0]
+        base_targets = targets_from_config(args.base_config, modules or module_order(state))
+    digest = import_reference_checkpoint(args.hypermod, args.out, args.args, args.adapter_config, args.base_model,
+                                         base_targets, modules)
+    meta = json.loads((Path(args.out) / META_FILE).read_text())
+    print(json.dumps({"checkpoint": args.out, "digest": digest, "parameters": meta["parameters"],
+                      "variant": meta["config"]["variant"], "base_model": meta["base_model"],
+                      "encoder": meta["encoder"], "targets": len(meta["targets"])}, indent=2))
     return 0
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from hypernet import SentenceTransformerEncoder, generate_adapters, load_checkpoint
+    from hypernet import generate_adapters, load_checkpoint, make_encoder
 
     from .assets import prepare_base_model, prepare_encoder
 
@@ -78,7 +109,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     if args.check_base_model:
         ckpt.check_base_model(prepare_base_model(args.check_base_model))
-    encoder = SentenceTransformerEncoder(prepare_encoder(ckpt.encoder), name=ckpt.encoder)
+    encoder = make_encoder(prepare_encoder(ckpt.encoder), ckpt.embedding)
     loaded = time.perf_counter()
     adapters = generate_adapters(ckpt, encoder, args.description)
     generated = time.perf_counter()
@@ -208,9 +239,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head-noise", type=float, default=0.0, help="std of random head weights (0: delta W = 0 for L)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_checkpoint_init)
-    p = ckpt_sub.add_parser("info", help="describe a checkpoint")
+    p = ckpt_sub.add_parser("info", help="describe a checkpoint and where it came from")
     p.add_argument("checkpoint")
     p.set_defaults(func=_cmd_checkpoint_info)
+    p = ckpt_sub.add_parser("import-reference", help="convert a reference T2L checkpoint (SakanaAI/text-to-lora "
+                                                     "hypermod.pt) into our checkpoint format")
+    p.add_argument("hypermod", help="hypermod.pt (a torch state dict), e.g. trained_t2l/mistral_7b_t2l/hypermod.pt")
+    p.add_argument("--args", default=None, help="its args.yaml (default: next to hypermod.pt)")
+    p.add_argument("--adapter-config", default=None, help="its adapter_config.json (default: next to hypermod.pt)")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--base-model", default=None, help="base model id to record (default: args.yaml model_dir)")
+    p.add_argument("--base-config", default=None, metavar="ID_OR_PATH",
+                   help="take module paths from this HF config and check every shape against it "
+                        "(default: Llama-style paths model.layers.N.self_attn|mlp.<module>)")
+    p.add_argument("--module-order", default=None, metavar="A,B",
+                   help="module-type embedding order (default: the order of the heads in the state dict, i.e. "
+                        "the training run's)")
+    p.set_defaults(func=_cmd_checkpoint_import)
 
     p = sub.add_parser("generate", help="write PEFT adapters for task descriptions")
     p.add_argument("description", nargs="+", help="one or more task descriptions (one adapter each)")
@@ -290,7 +335,8 @@ def _is_user_error(exc: Exception) -> bool:
         return True
     hypernet = sys.modules.get("hypernet")
     return hypernet is not None and isinstance(
-        exc, (hypernet.CheckpointError, hypernet.DescriptionError, hypernet.AdapterFormatError))
+        exc, (hypernet.CheckpointError, hypernet.DescriptionError, hypernet.AdapterFormatError,
+              hypernet.ReferenceImportError))
 
 
 if __name__ == "__main__":

@@ -82,5 +82,8 @@ def test_encoder_width_mismatch_is_named(tmp_path):
 def test_meta_is_readable_json(tmp_path):
     _, digest, folder = _saved(tmp_path)
     meta = json.loads((folder / META_FILE).read_text())
-    assert meta["digest"] == digest and meta["encoder"] == {"name": "test/hashing", "dim": 16}
+    assert meta["digest"] == digest and meta["encoder"] == {
+        "name": "test/hashing", "dim": 16, "pooling": "mean", "add_full_stop": False, "normalize": "l2",
+        "backend": "sentence-transformers"}
+    assert meta["peft_key_template"] == "base_model.model.{path}.lora_{AB}.weight"
     assert len(meta["targets"]) == 4 and meta["config"]["variant"] == "L"

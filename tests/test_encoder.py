@@ -27,3 +27,68 @@ def test_generation_refuses_bad_descriptions_before_any_work(tmp_path):
         generate_adapters(ckpt, HashingEncoder(), ["y" * 51], max_chars=50)
     with pytest.raises(ValueError, match="at least one"):
         generate_adapters(ckpt, HashingEncoder(), [])
+
+
+def test_full_stop_and_reference_normalisation():
+    import math
+
+    import torch
+
+    from hypernet import add_full_stop, normalize_embeddings
+
+    assert add_full_stop(" Sort the list ") == "Sort the list."
+    assert add_full_stop("Sort the list.") == "Sort the list."
+    assert add_full_stop("Count to 3") == "Count to 3" and add_full_stop("Why?") == "Why?"
+    x = torch.randn(4, 9)
+    torch.testing.assert_close(normalize_embeddings(x, "l2_sqrt_d").norm(dim=-1), torch.full((4,), 3.0))
+    torch.testing.assert_close(normalize_embeddings(x, "l2").norm(dim=-1), torch.ones(4))
+    assert torch.equal(normalize_embeddings(x, "none"), x)
+    assert math.isclose(float(normalize_embeddings(x, "l2_sqrt_d")[0, 0]), float(x[0, 0] / x[0].norm() * 3),
+                        rel_tol=1e-6)
+
+
+def test_encoder_spec_round_trip_and_reference_choices():
+    from hypernet import EncoderSpec
+
+    gte = EncoderSpec.reference("Alibaba-NLP/gte-large-en-v1.5")
+    assert (gte.pooling, gte.add_full_stop, gte.normalize, gte.backend) == ("cls", True, "l2_sqrt_d", "transformers")
+    assert EncoderSpec.reference("mistralai/Mistral-7B-Instruct-v0.2").pooling == "last_token"
+    assert EncoderSpec.from_dict({**gte.to_dict(), "dim": 1024}) == gte
+    assert EncoderSpec.from_dict({"name": "old", "dim": 384}) == EncoderSpec("old")  # pre-spec checkpoints
+    with pytest.raises(ValueError, match="own \\(mean\\) pooling"):
+        EncoderSpec("x", pooling="cls")
+    with pytest.raises(ValueError, match="normalize"):
+        EncoderSpec("x", normalize="l3")
+
+
+@pytest.mark.parametrize("pooling", ["cls", "last_token", "mean"])
+def test_transformers_encoder_pools_and_scales_like_the_reference(tmp_path, pooling):
+    import math
+
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from hypernet import EncoderSpec, make_encoder
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "sort", "the", "list", "count", "words"]
+    (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
+    BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt")).save_pretrained(tmp_path / "enc")
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(tmp_path / "enc")
+    spec = EncoderSpec("test/bert", pooling=pooling, add_full_stop=True, normalize="l2_sqrt_d",
+                       backend="transformers")
+    encoder = make_encoder(str(tmp_path / "enc"), spec)
+    assert encoder.dim == 16 and encoder.name == "test/bert"
+    texts = ["Sort the list", "count  words."]
+    emb = encoder.embed(texts)
+    torch.testing.assert_close(emb.norm(dim=-1), torch.full((2,), 4.0))
+    tok, model = encoder.tokenizer, encoder.model
+    batch = tok(["Sort the list.", "count words."], padding=True, return_tensors="pt")  # full stop, normalised
+    with torch.no_grad():
+        states = model(**batch).last_hidden_state
+    lengths = batch["attention_mask"].sum(1)
+    pooled = {"cls": states[:, 0], "last_token": states[torch.arange(2), lengths - 1],
+              "mean": (states * batch["attention_mask"][..., None]).sum(1) / lengths[:, None]}[pooling]
+    want = torch.nn.functional.normalize(pooled, dim=-1) * math.sqrt(16)
+    torch.testing.assert_close(emb, want, rtol=1e-5, atol=1e-5)
