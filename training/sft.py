@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from hypernet import HyperConfig, HyperLoRA, inject, save_checkpoint, targets_from_model
 from training.common import completion_loss, load_frozen_base, parse_value, sample_losses, warmup_decay
-from training.plan import make_plan, other_descriptions
+from training.plan import describe_in_prompt, make_plan, other_descriptions
 from training.state import git_commit, load_state, save_state, trim_metrics
 from training.data import (Batch, EmbeddingTable, FamilySampler, collate, encode, eval_items, make_batches, pad_id,
                            prompt_only, token_length)
@@ -95,6 +95,7 @@ class SFTConfig:
     mean_penalty: float = 0.0  # weight of ||batch-mean generated B||^2 (discourages one shared adapter)
     margin_weight: float = 0.0  # weight of relu(margin - (CE(other description) - CE(own))) per sample
     margin: float = 1.0  # nats, for margin_weight
+    desc_in_prompt: float = 0.0  # share of samples that also get the description above the input in the prompt
     steering_tasks: int = 24  # per tier, tasks for the steering metric at each evaluation (0 = no steering)
     steering_per_task: int = 2  # examples per task for the steering metric
 
@@ -316,7 +317,8 @@ def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = No
     started, last = time.perf_counter(), {}
     while step < config.steps:
         tick = time.perf_counter()
-        items = plan.sampler.draws(step, plan.per_step, rank, world)
+        items = describe_in_prompt(plan.sampler.draws(step, plan.per_step, rank, world), config.desc_in_prompt,
+                                   config.seed, step, rank)
         margin = config.margin_weight > 0 and plan.group > 0
         others = other_descriptions(items, plan.group) if margin else []
         batches = make_batches(items, tokenizer, table, config.max_len, config.batch_size, config.chat_template,

@@ -64,7 +64,8 @@ def make_split(reg: Registry) -> dict:
         n = max(1, round(len(ops) * HELDOUT_OP_SHARE)) if len(ops) >= 4 else 0
         held_ops += sorted((o.name for o in ops), key=lambda name: _unit(f"op:{name}"))[:n]
     train_ops = sorted(o.name for o in reg.ops if o.name not in held_ops)
-    combos = [(o.name, f.name) for o in reg.ops if o.name in train_ops and o.clauses for f in reg.formats]
+    combos = [(o.name, f.name) for o in reg.ops if o.name in train_ops and o.clauses for f in reg.formats
+              if _combo_is_new(o, f, reg)]
     held_combos = sorted(f"{o}+{f}" for o, f in combos if _unit(f"combo:{o}+{f}") < HELDOUT_COMBO_SHARE)
     train_combos = sorted(f"{o}+{f}" for o, f in combos if f"{o}+{f}" not in held_combos)
     return {"name": "suite", "rule": f"held-out ops: the round({HELDOUT_OP_SHARE:.3f} x n) ops of each pool with "
@@ -74,6 +75,21 @@ def make_split(reg: Registry) -> dict:
                        "heldout_combos": len(held_combos), "formats": len(reg.formats)},
             "train_ops": train_ops, "heldout_ops": sorted(held_ops), "train_combos": train_combos,
             "heldout_combos": held_combos}
+
+
+def _combo_is_new(op: Op, fmt: Format, reg: Registry) -> bool:
+    """False for a pair whose format leaves most answers unchanged (upper case of a number) or that answers
+    exactly like another op of the pool (the letter in parentheses = mc.letter_paren): neither tests composition."""
+    items = reg.pools[op.pool].items
+    plain = {x: op.answer(x) for x in items}
+    formatted = {x: fmt.apply(a) for x, a in plain.items() if a is not None}
+    if sum(formatted[x] == plain[x] for x in formatted) * 2 >= len(formatted):
+        return False
+    for other in reg.ops:
+        if other.pool == op.pool and other.name != op.name:
+            if all(other.answer(x) == y for x, y in formatted.items()):
+                return False
+    return True
 
 
 def load_split(path: Path = SPLIT_PATH) -> dict:
