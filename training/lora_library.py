@@ -7,6 +7,8 @@ PEFT folders (`hypernet.Adapter` reads them back).
     python -m training.lora_library oracle --tasks heldout --out runs/oracle      # one LoRA per held-out task
     python -m training.lora_library oracle --tasks library --out runs/library     # the reconstruction library
     python -m training.lora_library multitask --out runs/multitask                # one LoRA over all train tasks
+    python -m training.lora_library suite-multitask --out runs/suite-multitask    # the suite's grouped draws
+    python -m training.lora_library suite-oracle --tasks 16 --out runs/suite-oracles  # spread trained + held-out ops
 
 Training data never includes a task's evaluation examples: `training.data.eval_split` sets the first
 `eval_examples` of a seeded permutation aside for `t2l eval` and these trainers draw only from the rest.
@@ -162,6 +164,39 @@ def train_multitask(tasks: Sequence, config: LoRATrainConfig, out_dir: Path, mod
     return out_dir
 
 
+def train_suite_multitask(config: LoRATrainConfig, out_dir: Path, bigbench_share: float = 0.1,
+                          model=None, tokenizer=None) -> Path:
+    """One LoRA on exactly the draws SFT makes on the suite (training.grouped.GroupedSampler over the suite's
+    training tasks + a BIG-bench share), descriptions unused: the multi-task baseline of the suite's tiers."""
+    from training.grouped import GroupedSampler
+    from training.suite.build import training_tasks
+    from training.tasks import load_tasks
+
+    if model is None:
+        model, tokenizer = load_base(config.base_model, config.threads)
+    fits = lambda e: token_length(tokenizer, e) <= config.max_len  # noqa: E731
+    other = FamilySampler(load_tasks("train"), config.seed, 0.0, fits) if bigbench_share > 0 else None
+    sampler = GroupedSampler(training_tasks(), 4, 4, config.seed, other, bigbench_share)
+    config.batch_size = sampler.per_step
+    train_lora(model, tokenizer, lambda step, n: sampler.draws(step, n), config, out_dir,
+               {"task": "suite-multitask", "kind": "multitask", "bigbench_share": bigbench_share})
+    return out_dir
+
+
+def suite_oracle_tasks(count: int) -> list:
+    """`count` trained ops (spread over the sorted names) and count // 2 held-out ops, as training Tasks (train
+    inputs, training descriptions); their evaluation inputs are never in them."""
+    from training.plan import spread
+    from training.suite.build import load_split, op_task, registry
+
+    reg, split = registry(), load_split()
+    ops = {o.name: o for o in reg.ops}
+    names = [n for n in split["train_ops"]]
+    picked = [t for t in spread([op_task(ops[n], reg, "train") for n in names], count)]
+    held = spread([op_task(ops[n], reg, "train") for n in split["heldout_ops"]], count // 2)
+    return picked + held
+
+
 def adapter_dirname(task_name: str) -> str:
     return task_name.replace(":", "__").replace("/", "_")
 
@@ -170,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from training.tasks import load_split, load_tasks
 
     parser = argparse.ArgumentParser(prog="python -m training.lora_library", description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=["oracle", "multitask"])
+    parser.add_argument("kind", choices=["oracle", "multitask", "suite-multitask", "suite-oracle"])
     parser.add_argument("--tasks", default="heldout", help="oracle: heldout | library | comma-separated task names")
     parser.add_argument("--library-size", type=int, default=16, help="tasks in the reconstruction library")
     parser.add_argument("--out", required=True, help="output folder")
@@ -182,6 +217,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = LoRATrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, threads=args.threads)
     out = Path(args.out)
+    if args.kind == "suite-multitask":
+        train_suite_multitask(config, out)
+        print(json.dumps({"suite-multitask": str(out)}))
+        return 0
+    if args.kind == "suite-oracle":
+        tasks = suite_oracle_tasks(int(args.tasks) if args.tasks.isdigit() else 16)
+        config.eval_examples = 0
+        folders = train_oracles(tasks, config, out)
+        (out / "index.json").write_text(json.dumps({t.name: f.name for t, f in zip(tasks, folders)}, indent=1))
+        print(json.dumps({"oracles": len(folders), "out": str(out)}))
+        return 0
     if args.kind == "multitask":
         train_multitask(load_tasks("train", args.split), config, out)
         print(json.dumps({"multitask": str(out)}))
