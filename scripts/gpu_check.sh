@@ -26,6 +26,11 @@
 #   T2L_GPU_CHECK_COLD_WARM_N distinct tasks for cold_warm.py (default 9)
 #   T2L_GPU_CHECK_DEVICE, T2L_GPU_CHECK_ENGINE  default cuda and vllm (cpu / hf only to try the script on a CPU)
 #   T2L_HOME                  assets (default ~/.cache/t2l, as with make)
+#   T2L_GPU_CHECK_REFERENCE_DIR  optional step 6b: a folder with the paper's published T2L for Mistral-7B
+#                             (hypermod.pt, args.yaml, adapter_config.json from SakanaAI/text-to-lora, default
+#                             $T2L_HOME/reference/trained_t2l/mistral_7b_t2l); when present, and with Mistral-7B's config
+#                             and gte-large-en-v1.5 in the Hugging Face cache, it is imported and one adapter generated
+#                             (checked against T2L_GPU_CHECK_REFERENCE_BASE, default mistralai/Mistral-7B-Instruct-v0.2)
 set -uo pipefail
 
 if [ "$#" -ne 1 ]; then
@@ -312,6 +317,18 @@ else
     for name in curl_generate curl_generate_stream openai_flows cold_warm metrics; do
         record "$name" 1 0 "skipped: server not ready"
     done
+fi
+
+# ---- 6b. optional: the published reference T2L (Mistral-7B + gte-large), when its files are on this machine ------
+REF_DIR="${T2L_GPU_CHECK_REFERENCE_DIR:-$T2L_HOME/reference/trained_t2l/mistral_7b_t2l}"
+if [ -f "$REF_DIR/hypermod.pt" ]; then
+    run_step reference_import 120 "$VENV/bin/t2l" checkpoint import-reference "$REF_DIR/hypermod.pt" \
+        --out "$WORK/reference-checkpoint"
+    run_step reference_generate 150 "$VENV/bin/t2l" generate --checkpoint "$WORK/reference-checkpoint" \
+        --check-base-model "${T2L_GPU_CHECK_REFERENCE_BASE:-mistralai/Mistral-7B-Instruct-v0.2}" \
+        --out "$WORK/reference-adapter" "Answer with the antonym of the given word."
+else
+    record reference 0 0 "skipped (optional): no $REF_DIR/hypermod.pt"
 fi
 
 # ---- 7. stop everything, then the summary ---------------------------------------------------------------------

