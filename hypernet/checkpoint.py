@@ -118,7 +118,11 @@ def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "
     raw = (folder / WEIGHTS_FILE).read_bytes()
     if _digest(raw, meta) != meta.get("digest"):
         raise CheckpointError(f"{folder}: digest mismatch, the checkpoint is corrupt or was edited")
-    config = HyperConfig.from_dict(meta["config"])
+    try:
+        config = HyperConfig.from_dict(meta["config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{folder}: its config does not describe this version's hypernetwork ({exc}); a "
+                              "checkpoint from before the reference architecture must be retrained") from exc
     model = HyperLoRA(config, [TargetSpec.from_dict(t) for t in meta["targets"]])
     try:
         state = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}

@@ -87,3 +87,15 @@ def test_meta_is_readable_json(tmp_path):
         "backend": "sentence-transformers"}
     assert meta["peft_key_template"] == "base_model.model.{path}.lora_{AB}.weight"
     assert len(meta["targets"]) == 4 and meta["config"]["variant"] == "L"
+
+
+def test_checkpoint_of_an_older_architecture_is_refused_clearly(tmp_path):
+    _, _, folder = _saved(tmp_path)
+    meta = json.loads((folder / META_FILE).read_text())
+    meta["config"].update({"hidden": 256, "n_blocks": 2})
+    from hypernet.checkpoint import _digest
+
+    meta["digest"] = _digest((folder / WEIGHTS_FILE).read_bytes(), meta)
+    (folder / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r"unknown HyperConfig fields: \['hidden', 'n_blocks'\].*retrained"):
+        load_checkpoint(folder)
