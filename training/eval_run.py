@@ -26,13 +26,12 @@ class EvalInputs:
 
 
 def _t2l_method(name: str, checkpoint_dir: str, encoder_cache: dict, description=None) -> Method:
-    from hypernet import SentenceTransformerEncoder, generate_adapters, load_checkpoint
+    from hypernet import generate_adapters, load_checkpoint, make_encoder
     from t2l.assets import prepare_encoder
 
     checkpoint = load_checkpoint(checkpoint_dir)
-    if checkpoint.encoder not in encoder_cache:
-        encoder_cache[checkpoint.encoder] = SentenceTransformerEncoder(prepare_encoder(checkpoint.encoder),
-                                                                       name=checkpoint.encoder)
+    if checkpoint.encoder not in encoder_cache:  # the checkpoint's embedding path (pooling, full stop, norm)
+        encoder_cache[checkpoint.encoder] = make_encoder(prepare_encoder(checkpoint.encoder), checkpoint.embedding)
     encoder, made = encoder_cache[checkpoint.encoder], {}
 
     def adapter(task, text):

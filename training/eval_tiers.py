@@ -32,12 +32,12 @@ def load_tiers() -> dict[str, list]:
 
 def tier_steering(checkpoint_dir: str, tasks: Sequence, model, tokenizer, per_task: int, seed: int) -> dict:
     """training.steering with the checkpoint's hypernet and encoder."""
-    from hypernet import SentenceTransformerEncoder, load_checkpoint
+    from hypernet import load_checkpoint, make_encoder
     from t2l.assets import prepare_encoder
     from training.steering import steering
 
     checkpoint = load_checkpoint(checkpoint_dir)
-    encoder = SentenceTransformerEncoder(prepare_encoder(checkpoint.encoder), name=checkpoint.encoder)
+    encoder = make_encoder(prepare_encoder(checkpoint.encoder), checkpoint.embedding)
     return steering(checkpoint.model, model, tokenizer, encoder.embed, tasks, per_task, seed)
 
 

@@ -212,3 +212,31 @@ def test_early_stopping_leaves_generation_scores_unchanged(tiny_lm, toy_tasks, m
     monkeypatch.setattr(evaluate_module, "can_still_match", lambda text, targets: True)  # never stop early
     score_generations(model, tok, rows, batch_size=4)
     assert [r.score for r in rows] == fast and sum(fast) >= 1
+
+
+def test_run_tiers_reports_every_tier_oracle_subset_and_steering(tiny_lm, toy_tasks, tmp_path):
+    from hypernet import init_checkpoint
+    from t2l.assets import DEFAULT_ENCODER
+    from training.eval_tiers import run_tiers
+
+    folder, model, tok = tiny_lm
+    _random_library(model, toy_tasks[:1], tmp_path / "oracles", seed=4)  # an oracle for one task only
+    checkpoint = tmp_path / "ckpt"
+    init_checkpoint(checkpoint, str(folder), str(folder), DEFAULT_ENCODER,
+                    HyperConfig(latent_size=32, head_in_size=32), seed=1, head_noise=0.05)
+    inputs = EvalInputs(base_model=str(folder), sft=str(checkpoint), oracles=str(tmp_path / "oracles"),
+                        methods=("base", "base_desc", "t2l_sft", "t2l_sft_random_desc", "t2l_sft_other_desc",
+                                 "t2l_sft_desc", "oracle"))
+    tiers = {"seen_ops_new_descriptions": toy_tasks[:2], "heldout_tasks": toy_tasks}
+    out = run_tiers(inputs, EvalConfig(examples_per_task=2, max_new_tokens=4), tmp_path / "out", model=model,
+                    tokenizer=tok, tiers=tiers, steering_per_task=1)
+    saved = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert set(saved["tiers"]) == set(tiers) and set(saved["steering"]) == set(tiers)
+    for tier in tiers:
+        assert set(saved["tiers"][tier]) == set(inputs.methods)  # oracle: mean over the tasks that have one
+        assert saved["oracle_tasks"][tier]["n_tasks"] == 1
+        steer = saved["steering"][tier]
+        assert {"other_desc_margin_nats", "random_desc_margin_nats", "stderr_nats"} <= set(steer)
+        assert steer["n"] == len(tiers[tier])  # one example per task, each with a peer
+    assert set(out["summary"]) == set(inputs.methods) - {"oracle"}  # the non-suite tasks' headline
+    assert "other-task margin" in (tmp_path / "out" / "eval.md").read_text()
