@@ -107,7 +107,8 @@ async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     limits = Limits(settings.max_model_len, settings.max_tokens_limit, settings.max_n, settings.default_max_tokens,
                     settings.request_timeout_s)
     admission = Admission(settings.max_concurrent_generations, settings.max_waiting, settings.queue_timeout_s)
-    completions = CompletionService(service, engine, tokenizer, model_name, limits, admission, metrics)
+    completions = CompletionService(service, engine, tokenizer, model_name, limits, admission, metrics,
+                                    settings.description_in_prompt)
     name = f"{ckpt_dir.name}@{checkpoint.digest[:12]}"
     log.info("ready: model %s, checkpoint %s, engine %s, cache %s", model_name, name, engine.name, cache.state)
     return Runtime(settings, metrics, cache, service, completions, engine, model_name, name, time.time(), True)

@@ -56,11 +56,17 @@ class Limits:
     request_timeout_s: float = 300.0
 
 
+def with_description(description: str | None, text: str) -> str:
+    """The user turn as training and evaluation write it when the description is in the prompt too."""
+    return text if description is None else f"{description}\n\n{text}"
+
+
 class CompletionService:
     def __init__(self, adapters: AdapterService, engine: Engine, tokenizer: Any, model_name: str, limits: Limits,
-                 admission: Admission, metrics: Any = None) -> None:
+                 admission: Admission, metrics: Any = None, description_in_prompt: bool = False) -> None:
         self.adapters, self.engine, self.tokenizer, self.model_name = adapters, engine, tokenizer, model_name
         self.limits, self.admission, self.metrics = limits, admission, metrics
+        self.description_in_prompt = description_in_prompt  # the default of the request option
 
     # ---- adapters -----------------------------------------------------------------------------------------
     def check_task(self, task: str | None) -> None:
@@ -95,6 +101,46 @@ class CompletionService:
         return record
 
     # ---- prompts ------------------------------------------------------------------------------------------
+    def prompt_description(self, task: str | None, in_prompt: bool | None) -> str | None:
+        """The description to put in the prompt (normalised: the text the adapter is generated from), or None.
+        `in_prompt` None takes the server default, which applies only to requests with a task; an explicit true
+        without a task is a 400."""
+        if task is None:
+            if in_prompt:
+                raise APIError(400, "description_in_prompt is true but the request has no `task` to put in the "
+                                    "prompt", param="description_in_prompt")
+            return None
+        if not (self.description_in_prompt if in_prompt is None else in_prompt):
+            return None
+        try:
+            return self.adapters.key_for(task)[0]
+        except DescriptionError as exc:
+            raise APIError(400, str(exc), param="task") from exc
+
+    def generate_ids(self, task: str, prompt: str, chat: bool, in_prompt: bool | None) -> list[int]:
+        """/v1/generate: one user turn (or raw text), the description first when asked for."""
+        text = with_description(self.prompt_description(task, in_prompt), prompt)
+        return self.chat_ids([{"role": "user", "content": text}]) if chat else self.text_ids(text)
+
+    def chat_prompt_ids(self, messages: list[dict[str, str]], task: str | None, in_prompt: bool | None
+                        ) -> list[int]:
+        """Chat completions: the description goes before the content of the last user message."""
+        description = self.prompt_description(task, in_prompt)
+        if description is not None:
+            last = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=None)
+            if last is None:
+                raise APIError(400, "description_in_prompt: the messages have no user message to put the "
+                                    "description in (send \"description_in_prompt\": false to leave it out)",
+                               param="messages")
+            messages = [*messages[:last], {**messages[last], "content": with_description(description,
+                                                                                     messages[last]["content"])},
+                        *messages[last + 1:]]
+        return self.chat_ids(messages)
+
+    def completion_prompt_ids(self, prompt: str, task: str | None, in_prompt: bool | None) -> list[int]:
+        """Text completions: the description goes before the prompt string."""
+        return self.text_ids(with_description(self.prompt_description(task, in_prompt), prompt))
+
     def chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
         ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
         return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)

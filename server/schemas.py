@@ -9,6 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Stop = str | list[str] | None
 
 
+def _description_in_prompt() -> Any:
+    # Strict: only JSON true/false/null (never "yes" or 1), so a typo is a 400 rather than a silent guess.
+    return Field(None, strict=True, description=(
+        "with `task`: also send the description to the model, as \"{task}\\n\\n{input}\" (the user turn training "
+        "and evaluation use); null: the server's T2L_DESCRIPTION_IN_PROMPT; true without `task` is a 400"))
+
+
 def _stops(value: Stop) -> Stop:
     if isinstance(value, list) and len(value) > 4:
         raise ValueError("at most 4 stop sequences")
@@ -50,6 +57,7 @@ class GenerateRequest(_Sampling):
     prompt: str = Field(..., examples=["hot"])
     max_tokens: int | None = Field(None, ge=1, description="new tokens at most (default: T2L_DEFAULT_MAX_TOKENS)")
     chat: bool = Field(True, description="wrap the prompt as a user message in the model's chat template")
+    description_in_prompt: bool | None = _description_in_prompt()
 
 
 class Usage(BaseModel):
@@ -93,6 +101,7 @@ class _OpenAIBase(_Sampling):
     n: int = Field(1, ge=1)
     stream_options: StreamOptions | None = None
     task: str | None = Field(None, description="t2l extension: generate (or reuse) an adapter for this task")
+    description_in_prompt: bool | None = _description_in_prompt()
 
 
 class ChatCompletionRequest(_OpenAIBase):

@@ -28,7 +28,7 @@ async def generate(body: GenerateRequest, request: Request):
     started = time.perf_counter()
     svc = request.app.state.runtime.completions
     svc.check_task(body.task)
-    ids = svc.chat_ids([{"role": "user", "content": body.prompt}]) if body.chat else svc.text_ids(body.prompt)
+    ids = svc.generate_ids(body.task, body.prompt, body.chat, body.description_in_prompt)
     spec = svc.spec(ids, body.max_tokens, body.temperature, body.top_p, body.stop, body.seed)
     record = await svc.adapter_for(body.task)
     if body.stream:

@@ -67,15 +67,17 @@ async def _run(request: Request, body, prompt_ids: list[int], max_tokens: int | 
 @router.post("/v1/chat/completions")
 async def chat_completions(body: ChatCompletionRequest, request: Request):
     svc = request.app.state.runtime.completions
-    ids = svc.chat_ids([{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-                        for m in body.messages])
+    ids = svc.chat_prompt_ids([{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+                               for m in body.messages], body.task, body.description_in_prompt)
     return await _run(request, body, ids, body.max_completion_tokens or body.max_tokens, "chat")
 
 
 @router.post("/v1/completions")
 async def completions(body: CompletionRequest, request: Request):
+    svc = request.app.state.runtime.completions
     prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
-    return await _run(request, body, request.app.state.runtime.completions.text_ids(prompt), body.max_tokens, "text")
+    ids = svc.completion_prompt_ids(prompt, body.task, body.description_in_prompt)
+    return await _run(request, body, ids, body.max_tokens, "text")
 
 
 @router.get("/v1/models")
