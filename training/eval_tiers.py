@@ -41,6 +41,27 @@ def tier_steering(checkpoint_dir: str, tasks: Sequence, model, tokenizer, per_ta
     return steering(checkpoint.model, model, tokenizer, encoder.embed, tasks, per_task, seed)
 
 
+def steering_key(checkpoint_dir: str, tasks: Sequence, per_task: int, seed: int) -> str:
+    import hashlib
+
+    from hypernet import load_checkpoint
+
+    blob = json.dumps([load_checkpoint(checkpoint_dir).digest, sorted(t.name for t in tasks), per_task, seed])
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def cached_steering(path: Path, checkpoint_dir: str, tasks: Sequence, model, tokenizer, per_task: int,
+                    seed: int) -> dict:
+    """tier_steering, saved at `path` and reused while checkpoint, tasks, per_task and seed are the same."""
+    key = steering_key(checkpoint_dir, tasks, per_task, seed)
+    if path.exists() and json.loads(path.read_text()).get("key") == key:
+        return json.loads(path.read_text())["steering"]
+    result = tier_steering(checkpoint_dir, tasks, model, tokenizer, per_task, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"key": key, "steering": result}))
+    return result
+
+
 def run_tiers(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None, tokenizer=None,
               tiers: dict | None = None, steering_per_task: int = 4) -> dict:
     from training.report import markdown_table, plot_summary
@@ -72,8 +93,8 @@ def run_tiers(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None,
         out["by_tier"][tier] = res
         out["skipped"].update(skipped)
         if inputs.sft:
-            out["steering"][tier] = tier_steering(inputs.sft, tasks, model, tokenizer, steering_per_task,
-                                                  config.seed)
+            out["steering"][tier] = cached_steering(out_dir / "scores" / tier / "steering.json", inputs.sft, tasks,
+                                                    model, tokenizer, steering_per_task, config.seed)
         bigbench = [t for t in tasks if not t.family.startswith("suite.")]
         if bigbench:  # the 22 BIG-bench held-out tasks alone: the headline of earlier evaluations
             out["summary"] = {m: float(np.mean([res["tasks"][t.name]["scores"][m] for t in bigbench]))
