@@ -283,7 +283,10 @@ def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = No
 
     torch.manual_seed(config.seed)
     hyper = HyperLoRA(config.hyper, targets_from_model(model, config.hyper.target_modules)).to(device).train()
-    if config.center_embeddings:  # mean over every training description (each task's phrasings weigh 1/task)
+    states = sorted((out_dir / "state").glob("step-*.pt"))
+    # Centre: mean over every training description (each task's phrasings weigh 1/task). Embedding them all takes
+    # minutes on CPU; a resumed run gets the centre back from its state (task_center is a persistent buffer).
+    if config.center_embeddings and not states:
         for t in plan.train_tasks:
             table.ensure(t)
         hyper.set_task_center(torch.stack([table.stack(t.train_descriptions).mean(0) for t in plan.train_tasks])
@@ -294,7 +297,6 @@ def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = No
         hyper.set_offset(Adapter.from_peft(config.offset_lora))
     optimizer, scheduler = build_optimizer(hyper, config)
     step, metrics_path = 0, out_dir / "metrics.jsonl"
-    states = sorted((out_dir / "state").glob("step-*.pt"))
     if states and not config.resume:
         raise ValueError(f"{out_dir} holds states of an earlier run: resume it or choose another output folder")
     if states:
