@@ -122,11 +122,10 @@ eval-suite: setup
 		--multitask $(RUNS)/suite-multitask --oracles $(RUNS)/suite-oracles --examples 5 --threads $(THREADS)
 
 ablations: setup
-	for arm in grouped ungrouped center; do \
-		$(BIN)/python scripts/ablate_suite.py --arm $$arm --steps 80 --set threads=$(THREADS) \
-			$$(test $$arm = ungrouped && echo --ungrouped) \
-			--set center_embeddings=$$(test $$arm = center && echo true || echo false); done
-	$(BIN)/python scripts/ablate_suite.py --report > training/results/ablations/README.md
+	for arm in grouped ungrouped; do \
+		$(BIN)/python scripts/ablate_suite.py --arm $$arm --steps 60 --set threads=$(THREADS) --set warmup_steps=10 \
+			--set batch_size=16 --set center_embeddings=false $$(test $$arm = ungrouped && echo --ungrouped); done
+	$(BIN)/python scripts/ablate_suite.py --report
 
 # ---- benchmarks (issue #6): one process, one run; quiet machine please (numbers are medians with spread) -------
 bench: setup-cpu
