@@ -83,6 +83,7 @@ class SFTConfig:
     log_every: int = 1  # write a metrics line every N steps
     out_dir: str = "runs/sft"  # where states, metrics.jsonl and the final checkpoint go
     resume: bool = False  # continue from the latest out_dir/state/step-N.pt
+    init_from: str = ""  # warm start: a t2l checkpoint folder whose weights (task_center too) start this run
     progress: bool = True  # show a progress bar
     # ---- the description-necessary suite (issue #12; training/suite, training/grouped.py) ----
     data: str = "bigbench"  # "bigbench": family-balanced BIG-bench draws; "suite": grouped suite draws (+ BIG-bench)
@@ -260,6 +261,17 @@ def _setup_device(config: SFTConfig) -> tuple[torch.device, int, int]:
     return torch.device(name), rank, world
 
 
+def warm_start(hyper: HyperLoRA, folder: str, expected: HyperConfig) -> None:
+    """Load a checkpoint's weights (its task_center included) into `hyper`; refuses a different architecture."""
+    from hypernet.checkpoint import load_checkpoint
+
+    start = load_checkpoint(folder)
+    if start.config.to_dict() != expected.to_dict():
+        changed = sorted(k for k, v in expected.to_dict().items() if start.config.to_dict().get(k) != v)
+        raise ValueError(f"init_from {folder}: its hypernet config differs from this run's in {changed}")
+    hyper.load_state_dict(start.model.state_dict())
+
+
 def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = None, encoder=None,
               tiers: dict | None = None) -> Path:
     """Run SFT as configured; returns out_dir/checkpoint. `tasks` = (train, heldout) Task lists, `encoder` (a
@@ -286,7 +298,9 @@ def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = No
     states = sorted((out_dir / "state").glob("step-*.pt"))
     # Centre: mean over every training description (each task's phrasings weigh 1/task). Embedding them all takes
     # minutes on CPU; a resumed run gets the centre back from its state (task_center is a persistent buffer).
-    if config.center_embeddings and not states:
+    if config.init_from and not states:
+        warm_start(hyper, config.init_from, config.hyper)
+    if config.center_embeddings and not states and not config.init_from:
         for t in plan.train_tasks:
             table.ensure(t)
         hyper.set_task_center(torch.stack([table.stack(t.train_descriptions).mean(0) for t in plan.train_tasks])

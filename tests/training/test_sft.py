@@ -187,3 +187,25 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 3]  # one line per step from rank 0 only, plus the final eval
     assert (out / "checkpoint" / "hypernet.safetensors").exists()
+
+
+def test_init_from_starts_where_a_checkpoint_ended_and_refuses_another_architecture(tiny_lm, toy_tasks, tmp_path):
+    from hypernet import HyperLoRA, load_checkpoint, targets_from_model
+    from training.sft import warm_start
+
+    folder, model, _ = tiny_lm
+    tasks, encoder = (toy_tasks[:2], toy_tasks[2:]), HashingEncoder(16)
+    first = train_sft(_config(folder, tmp_path / "a", steps=30, lr=1e-2), tasks=tasks, encoder=encoder)
+    config = _config(folder, tmp_path / "b", steps=2, init_from=str(first))
+    fresh = HyperLoRA(config.hyper, targets_from_model(model, config.hyper.target_modules))
+    warm_start(fresh, str(first), config.hyper)
+    trained = load_checkpoint(first).model.state_dict()
+    assert all(torch.equal(fresh.state_dict()[k], trained[k]) for k in trained)
+    with pytest.raises(ValueError, match="latent_size"):
+        warm_start(fresh, str(first), SFTConfig.from_dict({}, **{"hyper.embed_dim": 16, "hyper.latent_size": 8}).hyper)
+
+    def first_loss(run: str) -> float:
+        return json.loads((tmp_path / run / "metrics.jsonl").read_text().splitlines()[0])["loss"]
+
+    train_sft(config, tasks=tasks, encoder=encoder)  # same seed, same first draws as run "a"
+    assert first_loss("b") < 0.9 * first_loss("a")  # it starts trained, not from the initialisation
