@@ -171,7 +171,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.tasks == "tiers":
         from training.eval_tiers import run_tiers
 
-        results = run_tiers(inputs, config, Path(args.out), steering_per_task=args.steering_examples)
+        if args.reuse_methods and not args.reuse:
+            raise ValueError("--reuse-methods needs --reuse EVAL_JSON")
+        if args.reuse and not Path(args.reuse).is_file():
+            raise FileNotFoundError(f"--reuse {args.reuse} does not exist")
+        results = run_tiers(inputs, config, Path(args.out), steering_per_task=args.steering_examples,
+                            reuse=Path(args.reuse) if args.reuse else None, reuse_methods=tuple(args.reuse_methods))
         print(json.dumps({k: results.get(k) for k in ("tiers", "steering", "summary", "skipped")}, indent=1))
         return 0
     results = run_eval(inputs, config, Path(args.out))
@@ -283,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "three tiers of the description-necessary suite + steering margins (tiers)")
     p.add_argument("--steering-examples", type=int, default=4,
                    help="examples per task for the steering margins (--tasks tiers; default: %(default)s)")
+    p.add_argument("--reuse", help="--tasks tiers: an earlier tiers eval.json (same --examples/--seed) whose "
+                                   "scores --reuse-methods take instead of being run (e.g. baselines whose LoRAs "
+                                   "are gone); eval.json records it")
+    p.add_argument("--reuse-methods", nargs="+", default=[], choices=["base", "base_desc", "multitask_lora", "oracle"],
+                   help="methods to take from --reuse (they do not depend on the hypernet checkpoint)")
     p.add_argument("--library", help="library folder (for --tasks library)")
     p.add_argument("--methods", nargs="+", help="subset of methods (default: all whose inputs are given)")
     p.add_argument("--examples", type=int, default=20, help="evaluation examples per task (default: %(default)s)")

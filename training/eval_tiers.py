@@ -62,8 +62,32 @@ def cached_steering(path: Path, checkpoint_dir: str, tasks: Sequence, model, tok
     return result
 
 
+def reused_scores(previous: dict, methods: Sequence[str], config: EvalConfig, tiers: dict) -> dict:
+    """{tier: {method: {task: %}}} from an earlier tiers eval.json, for methods that do not depend on the checkpoint
+    being evaluated (base, multi-task and oracle LoRAs). Refuses unless it was run with the same EvalConfig (so the
+    same examples, seed and decoding) on the same tasks: the scores would then be recomputed identically."""
+    if previous.get("task_set") != "tiers":
+        raise ValueError("--reuse needs the eval.json of an earlier `t2l eval --tasks tiers`")
+    changed = sorted(k for k, v in config.__dict__.items() if previous["config"].get(k) != v)
+    if changed:
+        raise ValueError(f"--reuse: the earlier evaluation used a different config ({changed}); its scores would differ")
+    out = {}
+    for tier, tasks in tiers.items():
+        old = previous["by_tier"].get(tier, {}).get("tasks", {})
+        if sorted(old) != sorted(t.name for t in tasks):
+            raise ValueError(f"--reuse: tier {tier} had other tasks in the earlier evaluation")
+        missing = [m for m in methods if m != "oracle" and any(m not in old[t]["scores"] for t in old)]
+        if missing:
+            raise ValueError(f"--reuse: the earlier evaluation has no scores for {missing} on tier {tier}")
+        out[tier] = {m: {t: row["scores"][m] for t, row in old.items() if m in row["scores"]} for m in methods}
+    return out
+
+
 def run_tiers(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None, tokenizer=None,
-              tiers: dict | None = None, steering_per_task: int = 4) -> dict:
+              tiers: dict | None = None, steering_per_task: int = 4, reuse: Path | None = None,
+              reuse_methods: Sequence[str] = ()) -> dict:
+    """Every method on every tier. With `reuse` (an earlier tiers eval.json), `reuse_methods` take their per-task
+    scores from it instead of being run (see reused_scores); eval.json records which and from where."""
     from training.report import markdown_table, plot_summary
 
     if model is None:
@@ -73,17 +97,28 @@ def run_tiers(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None,
     tiers = tiers if tiers is not None else load_tiers()
     out = {"tiers": {}, "oracle_tasks": {}, "steering": {}, "by_tier": {}, "skipped": {}, "task_set": "tiers",
            "inputs": inputs.__dict__ | {"methods": list(inputs.methods)}, "config": config.__dict__}
+    old = reused_scores(json.loads(Path(reuse).read_text()), reuse_methods, config, tiers) if reuse else {}
+    if reuse:
+        out["reused"] = {"from": str(reuse), "methods": list(reuse_methods)}
     for tier, tasks in tiers.items():
-        with_oracle = [t for t in tasks if inputs.oracles and _has_oracle(inputs.oracles, t.name)]
-        names = [m for m in inputs.methods if m != "oracle"]
+        given = {m: v for m, v in old.get(tier, {}).items() if m != "oracle"}
+        names = [m for m in inputs.methods if m != "oracle" and m not in given]
         methods, skipped = build_methods(EvalInputs(**{**inputs.__dict__, "methods": tuple(names)}), config,
                                          "eval", tasks)
-        res = evaluate_methods(methods, tasks, model, tokenizer, config, cache_dir=out_dir / "scores" / tier)
+        res = evaluate_methods(methods, tasks, model, tokenizer, config, cache_dir=out_dir / "scores" / tier,
+                               reused=given)
         out["tiers"][tier] = dict(res["summary"])
-        if with_oracle:
+        if "oracle" in old.get(tier, {}):
+            with_oracle = [t for t in tasks if t.name in old[tier]["oracle"]]
+            ores = {"summary": {"oracle": float(np.mean([old[tier]["oracle"][t.name] for t in with_oracle]))},
+                    "tasks": {t.name: {"scores": {"oracle": old[tier]["oracle"][t.name]}} for t in with_oracle}}
+        else:
+            with_oracle = [t for t in tasks if inputs.oracles and _has_oracle(inputs.oracles, t.name)]
+        if with_oracle and "oracle" not in old.get(tier, {}):
             oracle_methods, _ = build_methods(EvalInputs(**{**inputs.__dict__, "methods": ("oracle",)}), config)
             ores = evaluate_methods(oracle_methods, with_oracle, model, tokenizer, config,
                                     cache_dir=out_dir / "scores" / f"{tier}-oracle")
+        if with_oracle:
             out["tiers"][tier]["oracle"] = ores["summary"]["oracle"]
             out["oracle_tasks"][tier] = {m: float(np.mean([res["tasks"][t.name]["scores"][m] for t in with_oracle]))
                                          for m in res["summary"]} | {"oracle": ores["summary"]["oracle"],

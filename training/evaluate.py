@@ -245,15 +245,19 @@ def _cache_key(method: Method, tasks: Sequence, config: EvalConfig) -> str:
 
 
 def evaluate_methods(methods: Sequence[Method], tasks: Sequence, model: nn.Module, tokenizer, config: EvalConfig,
-                     progress: bool = True, cache_dir: Path | None = None) -> dict:
+                     progress: bool = True, cache_dir: Path | None = None,
+                     reused: dict[str, dict[str, float]] | None = None) -> dict:
     """{"tasks": {task: {family, kind, chance, n, scores: {method: %}}}, "summary": {method: mean %}, ...}.
     With `cache_dir`, a method's scores are saved there and reused by a later run with the same method, inputs
-    (`Method.source`), config and tasks: an evaluation can be run in parts (e.g. baselines while SFT trains)."""
+    (`Method.source`), config and tasks: an evaluation can be run in parts (e.g. baselines while SFT trains).
+    `reused` {method: {task: %}} adds methods scored by an earlier evaluation (the caller checks it matches)."""
     import json
 
     from tqdm.auto import tqdm
 
-    scores, seconds = {}, {}
+    reused = reused or {}
+    scores = {name: dict(per_task) for name, per_task in reused.items()}
+    seconds = {name: None for name in reused}
     for method in tqdm(methods, desc="eval", unit="method", disable=not progress):
         saved = cache_dir / f"{method.name}.json" if cache_dir is not None else None
         key = _cache_key(method, tasks, config)
@@ -268,17 +272,18 @@ def evaluate_methods(methods: Sequence[Method], tasks: Sequence, model: nn.Modul
             saved.parent.mkdir(parents=True, exist_ok=True)
             saved.write_text(json.dumps({"key": key, "source": method.source, "scores": scores[method.name],
                                          "seconds": seconds[method.name]}))
+    names = [m.name for m in methods] + [n for n in reused if n not in {m.name for m in methods}]
     per_task = {}
     for task in tasks:
         n = min(config.examples_per_task, len(task.examples))
         per_task[task.name] = {"family": task.family, "kind": task.kind, "chance": 100.0 * task.chance(), "n": n,
-                               "scores": {m.name: scores[m.name][task.name] for m in methods}}
-    summary = {m.name: float(np.mean([scores[m.name][t.name] for t in tasks])) for m in methods}
+                               "scores": {m: scores[m][task.name] for m in names}}
+    summary = {m: float(np.mean([scores[m][t.name] for t in tasks])) for m in names}
     families = sorted({t.family for t in tasks})
-    by_family = {f: {m.name: float(np.mean([scores[m.name][t.name] for t in tasks if t.family == f]))
-                     for m in methods} for f in families}
+    by_family = {f: {m: float(np.mean([scores[m][t.name] for t in tasks if t.family == f])) for m in names}
+                 for f in families}
     # The family-balanced mean keeps the 9 linguistic_mappings subtasks from deciding the headline alone.
-    family_mean = {m.name: float(np.mean([by_family[f][m.name] for f in families])) for m in methods}
+    family_mean = {m: float(np.mean([by_family[f][m] for f in families])) for m in names}
     return {"summary": summary, "summary_family_balanced": family_mean, "by_family": by_family, "tasks": per_task,
             "seconds": seconds, "config": config.__dict__}
 

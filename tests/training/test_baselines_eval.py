@@ -240,3 +240,15 @@ def test_run_tiers_reports_every_tier_oracle_subset_and_steering(tiny_lm, toy_ta
         assert steer["n"] == len(tiers[tier])  # one example per task, each with a peer
     assert set(out["summary"]) == set(inputs.methods) - {"oracle"}  # the non-suite tasks' headline
     assert "other-task margin" in (tmp_path / "out" / "eval.md").read_text()
+
+    # An evaluation whose baselines' LoRAs are gone takes their scores from this one, unchanged, and says so.
+    again = run_tiers(EvalInputs(**{**inputs.__dict__, "oracles": None}), EvalConfig(examples_per_task=2,
+                      max_new_tokens=4), tmp_path / "again", model=model, tokenizer=tok, tiers=tiers,
+                      steering_per_task=1, reuse=tmp_path / "out" / "eval.json", reuse_methods=("base", "oracle"))
+    assert again["tiers"] == saved["tiers"] and again["reused"]["methods"] == ["base", "oracle"]
+    for tier in tiers:
+        assert again["by_tier"][tier]["tasks"] == saved["by_tier"][tier]["tasks"]
+        assert again["by_tier"][tier]["seconds"]["base"] is None  # taken, not run
+    with pytest.raises(ValueError, match="examples_per_task"):
+        run_tiers(inputs, EvalConfig(examples_per_task=3, max_new_tokens=4), tmp_path / "third", model=model,
+                  tokenizer=tok, tiers=tiers, reuse=tmp_path / "out" / "eval.json", reuse_methods=("base",))
