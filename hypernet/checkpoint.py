@@ -5,6 +5,11 @@ list (paths and shapes) with the PEFT key template, the base model id, the encod
 normalisation: an `EncoderSpec`), provenance (trained, initialised, or imported from the reference) and a digest. The
 digest is sha256 over the weights file and the canonical JSON (minus the digest itself); it is verified on load
 and enters the server's cache key, so a new checkpoint never serves stale adapters.
+
+Optionally a third file, `descriptions.safetensors` (hypernet.description_index): the embeddings of the training
+descriptions with their task names, for the description-quality signal. The JSON records its sha256 under
+"description_index", so the digest covers it; `write_description_index` adds or replaces it in an existing
+checkpoint (and re-stamps the digest). A checkpoint without it loads as before, with `description_index` None.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch import Tensor
 
 from .config import HyperConfig
+from .description_index import INDEX_FILE, DescriptionIndex, DescriptionIndexError
 from .encoder import EncoderSpec
 from .model import HyperLoRA
 from .targets import TargetSpec, describe_mismatch, targets_from_config
@@ -47,6 +54,8 @@ class Checkpoint:
     path: Path | None = None
     encoder_spec: EncoderSpec | None = None
     """How descriptions were embedded for this checkpoint (None: sentence-transformers defaults for `encoder`)."""
+    description_index: DescriptionIndex | None = None
+    """Training-description embeddings for the description-quality signal (None: the checkpoint has none)."""
 
     @property
     def embedding(self) -> EncoderSpec:
@@ -75,6 +84,20 @@ def _digest(weights: bytes, meta: dict[str, Any]) -> str:
     return hashlib.sha256(hashlib.sha256(weights).digest() + body).hexdigest()
 
 
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _index_entry(folder: Path) -> dict[str, Any] | None:
+    """The JSON record of the folder's description index (None when there is none)."""
+    path = folder / INDEX_FILE
+    if not path.is_file():
+        return None
+    index = DescriptionIndex.load(path)
+    return {"file": INDEX_FILE, "sha256": _file_sha256(path), "rows": len(index), "tasks": len(index.tasks),
+            "threshold": index.threshold}
+
+
 def save_checkpoint(directory: str | os.PathLike, model: HyperLoRA, base_model: str, encoder: str,
                     provenance: dict[str, Any] | None = None, dtype: str = "float32",
                     encoder_spec: EncoderSpec | None = None) -> str:
@@ -100,6 +123,9 @@ def save_checkpoint(directory: str | os.PathLike, model: HyperLoRA, base_model: 
         "parameters": sum(p.numel() for p in model.parameters()),
         "provenance": provenance or {},
     }
+    index = _index_entry(folder)  # a description index already in the folder stays part of the checkpoint
+    if index is not None:
+        meta["description_index"] = index
     meta["digest"] = _digest((folder / WEIGHTS_FILE).read_bytes(), meta)
     (folder / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
     return meta["digest"]
@@ -131,7 +157,56 @@ def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "
         raise CheckpointError(f"{folder}: weights do not load into the HyperLoRA its JSON describes: {exc}") from exc
     model.to(device).eval()
     return Checkpoint(model, meta["base_model"], meta["encoder"]["name"], meta["digest"],
-                      meta.get("provenance", {}), folder, EncoderSpec.from_dict(meta["encoder"]))
+                      meta.get("provenance", {}), folder, EncoderSpec.from_dict(meta["encoder"]),
+                      _load_index(folder, meta, model))
+
+
+def _load_index(folder: Path, meta: dict[str, Any], model: HyperLoRA) -> DescriptionIndex | None:
+    """The index the JSON records (its sha256 checked: the digest vouches for it), centred as the model centres."""
+    entry = meta.get("description_index")
+    if not entry:
+        return None  # a file without a JSON record is not covered by the digest: ignored
+    path = folder / entry.get("file", INDEX_FILE)
+    if not path.is_file():
+        raise CheckpointError(f"{folder}: hypernet.json records a description index {path.name} that is missing")
+    if _file_sha256(path) != entry.get("sha256"):
+        raise CheckpointError(f"{folder}: {path.name} does not match the sha256 in hypernet.json (edited or "
+                              "corrupt; rewrite it with `t2l checkpoint index`)")
+    try:
+        index = DescriptionIndex.load(path, model.task_center.detach().cpu())
+    except DescriptionIndexError as exc:
+        raise CheckpointError(str(exc)) from exc
+    if index.dim != model.config.embed_dim:
+        raise CheckpointError(f"{folder}: description index is {index.dim}-d, the model reads "
+                              f"{model.config.embed_dim}-d embeddings")
+    return index
+
+
+def write_description_index(directory: str | os.PathLike, names: Sequence[str], embeddings: Tensor,
+                            threshold: float | None = None, extra: dict[str, Any] | None = None) -> str | None:
+    """Write `descriptions.safetensors` into a checkpoint folder: one row per training description, `names[i]` the
+    task of row i, `embeddings` (rows, embed_dim) as the checkpoint's encoder gives them (not centred: loading
+    centres with the model's task_center). `threshold`: the in-distribution cut-off (None: DEFAULT_THRESHOLD).
+    When the folder already holds a checkpoint its JSON and digest are updated (returns the new digest); otherwise
+    a later `save_checkpoint` into the folder picks the file up (returns None)."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    index = DescriptionIndex(list(names), embeddings, threshold)
+    meta_path = folder / META_FILE
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("config", {}).get("embed_dim") not in (None, index.dim):
+            raise CheckpointError(f"{folder}: the model reads {meta['config']['embed_dim']}-d embeddings, the index "
+                                  f"has {index.dim}-d rows")
+    index.save(folder / INDEX_FILE, extra)
+    if not meta_path.is_file() or not (folder / WEIGHTS_FILE).is_file():
+        return None
+    meta["description_index"] = _index_entry(folder)
+    meta["digest"] = _digest((folder / WEIGHTS_FILE).read_bytes(), meta)
+    tmp = meta_path.with_name(f".{META_FILE}.tmp")
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True))
+    os.replace(tmp, meta_path)
+    return meta["digest"]
 
 
 def init_checkpoint(directory: str | os.PathLike, base_config: Any, base_model: str, encoder: str,

@@ -3,8 +3,10 @@ import json
 import pytest
 import torch
 
-from hypernet import CheckpointError, generate_adapters, load_checkpoint, save_checkpoint
+from hypernet import (CheckpointError, Coverage, DescriptionIndex, Neighbour, generate_adapters, load_checkpoint,
+                      save_checkpoint, write_description_index)
 from hypernet.checkpoint import META_FILE, WEIGHTS_FILE
+from hypernet.description_index import DEFAULT_THRESHOLD, INDEX_FILE
 from tests.helpers import HashingEncoder, tiny_hypernet, tiny_llama, tiny_llama_config
 
 TASKS = ["Answer with the antonym of the given word.", "Count the vowels in the word."]
@@ -99,3 +101,92 @@ def test_checkpoint_of_an_older_architecture_is_refused_clearly(tmp_path):
     (folder / META_FILE).write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match=r"unknown HyperConfig fields: \['hidden', 'n_blocks'\].*retrained"):
         load_checkpoint(folder)
+
+
+# ---- description index (the description-quality signal) ---------------------------------------------------------
+INDEXED = {"antonym": ["Answer with the antonym of the given word.", "Give the opposite of this word."],
+           "vowels": ["Count the vowels in the word.", "How many vowels does this word have?"],
+           "plural": ["Write the plural of the noun.", "Give the plural form of this noun."]}
+
+
+def _index_rows():
+    names = [task for task, texts in INDEXED.items() for _ in texts]
+    texts = [t for texts in INDEXED.values() for t in texts]
+    return names, texts, HashingEncoder().embed(texts)
+
+
+def test_checkpoint_without_description_index_loads_with_the_signal_unavailable(tmp_path):
+    _, digest, folder = _saved(tmp_path)
+    ckpt = load_checkpoint(folder)
+    assert ckpt.description_index is None and ckpt.digest == digest
+    assert "description_index" not in json.loads((folder / META_FILE).read_text())
+
+
+def test_description_index_is_in_the_digest_and_checked_on_load(tmp_path):
+    _, digest, folder = _saved(tmp_path)
+    names, texts, emb = _index_rows()
+    new_digest = write_description_index(folder, names, emb, threshold=0.7)
+    meta = json.loads((folder / META_FILE).read_text())
+    assert new_digest != digest and meta["digest"] == new_digest and meta["description_index"]["rows"] == len(texts)
+    ckpt = load_checkpoint(folder)
+    assert ckpt.digest == new_digest and ckpt.description_index.threshold == 0.7
+    assert sorted(ckpt.description_index.tasks) == sorted(INDEXED)
+    # other rows (or another threshold) -> another digest
+    assert write_description_index(folder, names[:-1], emb[:-1], threshold=0.7) not in (digest, new_digest)
+    write_description_index(folder, names, emb, threshold=0.7)
+    assert load_checkpoint(folder).digest == new_digest  # same content, same digest
+    raw = bytearray((folder / INDEX_FILE).read_bytes())
+    raw[-3] ^= 0x01
+    (folder / INDEX_FILE).write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_checkpoint(folder)
+    (folder / INDEX_FILE).unlink()
+    with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(folder)
+
+
+def test_index_written_before_the_weights_is_picked_up_by_save(tmp_path):
+    names, texts, emb = _index_rows()
+    folder = tmp_path / "ckpt"
+    assert write_description_index(folder, names, emb) is None  # no checkpoint yet: the file waits for save
+    net = tiny_hypernet(tiny_llama(), head_noise=0.05)
+    digest = save_checkpoint(folder, net, "tiny-llama", "test/hashing")
+    ckpt = load_checkpoint(folder)
+    assert ckpt.digest == digest and len(ckpt.description_index) == len(texts)
+    assert ckpt.description_index.threshold == DEFAULT_THRESHOLD
+
+
+def test_index_of_the_wrong_width_is_refused(tmp_path):
+    _, _, folder = _saved(tmp_path)
+    with pytest.raises(CheckpointError, match="16-d"):
+        write_description_index(folder, ["a", "b"], torch.randn(2, 8))
+
+
+def test_coverage_puts_a_training_description_nearest_itself_and_noise_out_of_distribution(tmp_path):
+    _, _, folder = _saved(tmp_path)
+    names, texts, emb = _index_rows()
+    write_description_index(folder, names, emb, threshold=0.6)
+    index = load_checkpoint(folder).description_index
+    own = index.coverage(HashingEncoder().embed(texts))
+    for name, cov in zip(names, own):
+        assert cov.nearest[0].task == name and cov.score > 0.99 and cov.in_distribution
+        assert len(cov.nearest) == 3 and len({n.task for n in cov.nearest}) == 3
+        assert [n.similarity for n in cov.nearest] == sorted((n.similarity for n in cov.nearest), reverse=True)
+    noise = index.coverage(HashingEncoder().embed(["qzx vvk plm", "zzzz wq jj kk"]))
+    assert all(not c.in_distribution and c.score < 0.6 for c in noise)
+    assert Coverage.from_dict(own[0].to_dict()) == Coverage(round(own[0].score, 4), 0.6,
+                                                            tuple(Neighbour(n.task, round(n.similarity, 4))
+                                                                  for n in own[0].nearest))
+
+
+def test_coverage_centres_like_the_model(tmp_path):
+    """With a task_center, similarities are cosines of centred vectors: a description sharing only the centre's
+    direction with the rows is not close to them."""
+    names, _, emb = _index_rows()
+    center = emb.mean(0)
+    index = DescriptionIndex(names, emb, 0.5, center=center)
+    plain = DescriptionIndex(names, emb, 0.5)
+    query = center[None] * 3 + 1e-4 * torch.randn(1, 16, generator=torch.Generator().manual_seed(0))
+    assert plain.scores(query)[0] > 0.5 and abs(float(index.scores(query)[0])) < 0.5
+    shifted = (emb - center) / (emb - center).norm(dim=-1, keepdim=True)
+    torch.testing.assert_close(index.similarities(emb), shifted @ shifted.T, atol=1e-5, rtol=0)
