@@ -29,6 +29,13 @@ class Metrics:
                                           buckets=_LATENCY, registry=r)
         self.adapters_loaded = Gauge("t2l_adapters_loaded", "Adapters loaded in the engine", registry=r)
         self.engine_queue = Gauge("t2l_engine_requests_in_flight", "Generation requests in the engine", registry=r)
+        self.description_coverage = Histogram(
+            "t2l_description_coverage", "Coverage of each generated adapter's description: cosine similarity to the "
+            "nearest training description (in distribution at or above the checkpoint's threshold)",
+            buckets=tuple(round(x * 0.05, 2) for x in range(-4, 21)), registry=r)
+        self.out_of_distribution = Counter("t2l_descriptions_out_of_distribution_total",
+                                           "Generated adapters whose description is below the coverage threshold",
+                                           registry=r)
         self.cache_state = Gauge("t2l_cache_redis_up", "1 when Redis answers, 0 when degraded to memory", registry=r)
 
     def count(self, what: str, label: str) -> None:
@@ -38,6 +45,11 @@ class Metrics:
     def observe_generation(self, batch_size: int, timings: dict[str, float]) -> None:
         self.hypernet_batch.observe(batch_size)
         self.hypernet_latency.observe((timings["embed_ms"] + timings["hypernet_ms"]) / 1000)
+
+    def observe_coverage(self, score: float, in_distribution: bool) -> None:
+        self.description_coverage.observe(score)
+        if not in_distribution:
+            self.out_of_distribution.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -39,6 +39,26 @@ class AdapterCreate(BaseModel):
         "Answer with the antonym of the given word."])
 
 
+class NearestTask(BaseModel):
+    task: str = Field(..., description="a training task of the checkpoint")
+    similarity: float = Field(..., description="cosine similarity of the description to that task's nearest "
+                                               "training description")
+
+
+class Coverage(BaseModel):
+    """The description-quality signal (null when the checkpoint carries no description index)."""
+
+    score: float = Field(..., description="cosine similarity to the nearest training description, after centring "
+                                          "as the hypernetwork centres")
+    threshold: float = Field(..., description="the checkpoint's calibrated cut-off (its coverage.json says how)")
+    in_distribution: bool = Field(..., description="score >= threshold; false: the adapter is likely noise")
+    nearest: list[NearestTask] = Field(..., description="the 3 nearest training tasks, nearest first")
+
+
+def _coverage() -> Any:
+    return Field(None, description="description-quality signal; null when the checkpoint has no description index")
+
+
 class AdapterInfo(BaseModel):
     id: str
     object: Literal["adapter"] = "adapter"
@@ -48,6 +68,9 @@ class AdapterInfo(BaseModel):
     checkpoint: str
     description: str
     loaded: bool = False
+    coverage: Coverage | None = _coverage()
+    timings: dict[str, float] = Field(default_factory=dict, description="this lookup: embed_ms and hypernet_ms "
+                                      "when generated, cache_ms when cached, adapter_ms in all")
 
 
 # ---- /v1/generate -----------------------------------------------------------------------------------------------
@@ -72,6 +95,7 @@ class GenerateResponse(BaseModel):
     finish_reason: str | None
     usage: Usage
     timings: dict[str, Any]
+    coverage: Coverage | None = _coverage()
 
 
 # ---- OpenAI ------------------------------------------------------------------------------------------------------

@@ -4,12 +4,18 @@ key = sha256(normalised description | checkpoint digest | base model id); id = "
 A miss joins an in-process single flight per key, then takes the cross-replica Redis lock (SET NX), and its
 description joins a micro-batch: misses that arrive within `window_ms` share one encoder call and one HyperLoRA
 forward (paper: all tasks in one pass). Torch work runs in one worker thread, never on the event loop.
+
+Description-quality signal: when the checkpoint carries a description index, every generated adapter gets its
+coverage (nearest training tasks, score, in_distribution; hypernet.description_index) computed from the embedding
+the hypernetwork already needed, stored in the adapter's metadata: it rides in the cache blob (memory and Redis)
+and in the PEFT folder's safetensors header, so a cache hit reports the same signal without recomputing it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +26,8 @@ from hypernet import Adapter, AdapterFormatError, Checkpoint, TaskEncoder, adapt
 from hypernet import embed_descriptions, normalize_description
 
 from .cache import TieredCache
+
+log = logging.getLogger("t2l.adapters")
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,11 @@ class AdapterRecord:
     @property
     def description(self) -> str:
         return self.adapter.metadata.get("description", "")
+
+    @property
+    def coverage(self) -> dict[str, Any] | None:
+        """{score, threshold, in_distribution, nearest: [{task, similarity}]}; None without a description index."""
+        return self.adapter.metadata.get("coverage")
 
 
 def adapter_nbytes(adapter: Adapter) -> int:
@@ -148,6 +161,7 @@ class AdapterService:
                 break  # the holder died without releasing; generate ourselves
         try:
             adapter, timings = await self._generate_batched(text)
+            self._report(adapter_id_for(key), adapter)
             blob = adapter.to_bytes()
             await self.cache.put(key, blob, adapter_id_for(key), self._meta(key, adapter))
             self.cache.memory.keep_decoded(key, blob, adapter, adapter_nbytes(adapter))
@@ -201,7 +215,28 @@ class AdapterService:
         t1 = time.perf_counter()
         adapters = adapters_from_embeddings(self.checkpoint, clean, embeddings)
         t2 = time.perf_counter()
-        return adapters, {"embed_ms": (t1 - t0) * 1000, "hypernet_ms": (t2 - t1) * 1000, "batch_size": len(texts)}
+        timings = {"embed_ms": (t1 - t0) * 1000, "hypernet_ms": (t2 - t1) * 1000, "batch_size": len(texts)}
+        index = self.checkpoint.description_index
+        if index is not None:
+            for adapter, coverage in zip(adapters, index.coverage(embeddings)):
+                adapter.metadata["coverage"] = coverage.to_dict()
+            timings["coverage_ms"] = (time.perf_counter() - t2) * 1000
+        return adapters, timings
+
+    def _report(self, adapter_id: str, adapter: Adapter) -> None:
+        """Once per generated adapter: the coverage histogram and a log line."""
+        coverage = adapter.metadata.get("coverage")
+        if coverage is None:
+            log.info("adapter %s generated; description coverage unavailable (the checkpoint has no description "
+                     "index)", adapter_id)
+            return
+        if self.metrics is not None:
+            self.metrics.observe_coverage(coverage["score"], coverage["in_distribution"])
+        nearest = ", ".join(f"{n['task']} {n['similarity']:.3f}" for n in coverage["nearest"])
+        log.log(logging.INFO if coverage["in_distribution"] else logging.WARNING,
+                "adapter %s generated; description coverage %.3f (%s, threshold %.3f); nearest training tasks: %s",
+                adapter_id, coverage["score"], "in distribution" if coverage["in_distribution"] else
+                "OUT OF DISTRIBUTION: the adapter may be noise", coverage["threshold"], nearest)
 
     def _count(self, what: str, label: str) -> None:
         if self.metrics is not None:

@@ -24,7 +24,8 @@ def _info(request: Request, record: AdapterRecord) -> AdapterInfo:
     ms = record.timings.get("embed_ms", 0.0) + record.timings.get("hypernet_ms", 0.0)
     return AdapterInfo(id=record.id, cached=record.cached, generation_ms=round(ms, 3), base_model=rt.model_name,
                        checkpoint=rt.checkpoint_name, description=record.description,
-                       loaded=record.id in rt.engine.loaded())
+                       loaded=record.id in rt.engine.loaded(), coverage=record.coverage,
+                       timings={k: round(v, 3) for k, v in record.timings.items() if k.endswith("_ms")})
 
 
 async def _record(request: Request, adapter_id: str) -> AdapterRecord:

@@ -40,6 +40,7 @@ async def generate(body: GenerateRequest, request: Request):
                     event["usage"] = Usage(prompt_tokens=delta.prompt_tokens, completion_tokens=delta.completion_tokens,
                                            total_tokens=delta.prompt_tokens + delta.completion_tokens).model_dump()
                     event["timings"] = _timings(record, started, (time.perf_counter() - gen_started) * 1000)
+                    event["coverage"] = record.coverage
                 yield event
         return event_stream(events())
     gen_started = time.perf_counter()
@@ -47,4 +48,5 @@ async def generate(body: GenerateRequest, request: Request):
     usage = Usage(prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens,
                   total_tokens=out.prompt_tokens + out.completion_tokens)
     return GenerateResponse(text=out.text, adapter_id=record.id, finish_reason=out.finish_reason, usage=usage,
-                            timings=_timings(record, started, (time.perf_counter() - gen_started) * 1000))
+                            timings=_timings(record, started, (time.perf_counter() - gen_started) * 1000),
+                            coverage=record.coverage)

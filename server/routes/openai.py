@@ -1,11 +1,21 @@
-"""OpenAI-compatible /v1/chat/completions, /v1/completions and /v1/models, plus the optional `task` field."""
+"""OpenAI-compatible /v1/chat/completions, /v1/completions and /v1/models, plus the optional `task` field.
+
+Bodies keep OpenAI's schema; a request that runs an adapter gets t2l's facts as response headers:
+    X-T2L-Adapter-Id       t2l-<16 hex>
+    X-T2L-Coverage         the description's coverage score (3 decimals), or "unavailable" (no description index)
+    X-T2L-In-Distribution  true | false (absent when unavailable)
+    X-T2L-Nearest-Tasks    up to 3 "task=similarity" pairs, nearest first, comma separated; task names
+                           percent-encoded (RFC 3986 unreserved characters and ":+" kept)
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 
 from ..auth import require
 from ..schemas import ChatCompletionRequest, CompletionRequest
@@ -16,6 +26,22 @@ router = APIRouter(tags=["openai"], dependencies=[Depends(require("use"))])
 
 def _usage(prompt: int, completion: int) -> dict:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def coverage_headers(record) -> dict[str, str]:
+    """The X-T2L-* headers for the adapter a request ran with (empty for the base model)."""
+    if record is None:
+        return {}
+    headers = {"X-T2L-Adapter-Id": record.id}
+    coverage = record.coverage
+    if coverage is None:
+        headers["X-T2L-Coverage"] = "unavailable"
+        return headers
+    headers["X-T2L-Coverage"] = f"{coverage['score']:.3f}"
+    headers["X-T2L-In-Distribution"] = "true" if coverage["in_distribution"] else "false"
+    headers["X-T2L-Nearest-Tasks"] = ",".join(f"{quote(n['task'], safe=':+')}={n['similarity']:.3f}"
+                                              for n in coverage["nearest"])
+    return headers
 
 
 async def _run(request: Request, body, prompt_ids: list[int], max_tokens: int | None, kind: str):
@@ -37,9 +63,10 @@ async def _run(request: Request, body, prompt_ids: list[int], max_tokens: int | 
 
     if not body.stream:
         outs = await svc.complete_n(prompt_ids, spec, record, body.n)
-        return {"id": rid, "object": obj, "created": created, "model": model,
-                "choices": [choice(i, o.text, o.finish_reason, False) for i, o in enumerate(outs)],
-                "usage": _usage(len(prompt_ids), sum(o.completion_tokens for o in outs))}
+        return JSONResponse({"id": rid, "object": obj, "created": created, "model": model,
+                             "choices": [choice(i, o.text, o.finish_reason, False) for i, o in enumerate(outs)],
+                             "usage": _usage(len(prompt_ids), sum(o.completion_tokens for o in outs))},
+                            headers=coverage_headers(record))
 
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     chunk_obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
@@ -61,7 +88,7 @@ async def _run(request: Request, body, prompt_ids: list[int], max_tokens: int | 
             yield {"id": rid, "object": chunk_obj, "created": created, "model": model, "choices": [],
                    "usage": _usage(len(prompt_ids), completion_tokens)}
 
-    return event_stream(events())
+    return event_stream(events(), coverage_headers(record))
 
 
 @router.post("/v1/chat/completions")

@@ -14,7 +14,7 @@ def sse(payload: Any) -> str:
     return f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n"
 
 
-def event_stream(events: AsyncIterator[dict]) -> StreamingResponse:
+def event_stream(events: AsyncIterator[dict], headers: dict[str, str] | None = None) -> StreamingResponse:
     """Frame dicts as `data:` events and end with `data: [DONE]`; an error mid-stream becomes an error event."""
 
     async def body():
@@ -26,4 +26,4 @@ def event_stream(events: AsyncIterator[dict]) -> StreamingResponse:
         yield sse("[DONE]")
 
     return StreamingResponse(body(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})})

@@ -46,6 +46,32 @@ def tiny_checkpoint(tiny_base, tmp_path_factory) -> Path:
     return folder
 
 
+# Training descriptions of a toy description index (task -> its descriptions) and a string far from all of them.
+TRAINING = {
+    "toy.antonym": ["Answer with the antonym of the given word.", "Give the opposite of this word."],
+    "toy.plural": ["Write the plural form of the noun.", "What is the plural of this noun?"],
+    "toy.capital": ["Name the capital city of this country.", "Which city is this country's capital?"],
+    "toy.vowels": ["Count the vowels in the word.", "How many vowels does this word have?"],
+}
+RANDOM = "qx7 zkv0 93jf wpq ll8"
+
+
+@pytest.fixture(scope="session")
+def indexed_checkpoint(tiny_checkpoint, tmp_path_factory):
+    """The tiny checkpoint plus a description index of TRAINING embedded by the real MiniLM encoder."""
+    import shutil
+
+    from hypernet import EncoderSpec, make_encoder, write_description_index
+    from t2l.assets import DEFAULT_ENCODER, prepare_encoder
+
+    folder = tmp_path_factory.mktemp("indexed") / "ckpt"
+    shutil.copytree(tiny_checkpoint, folder)
+    encoder = make_encoder(prepare_encoder(DEFAULT_ENCODER), EncoderSpec(DEFAULT_ENCODER))
+    names = [task for task, texts in TRAINING.items() for _ in texts]
+    write_description_index(folder, names, encoder.embed([t for texts in TRAINING.values() for t in texts]))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def redis_client():
     import redis
