@@ -20,7 +20,7 @@ from .completions import Admission, CompletionService, Limits
 from .engines.base import Engine
 from .errors import error_body, install_error_handlers
 from .metrics import Metrics
-from .routes import adapters, admin, generate, health, openai
+from .routes import adapters, admin, generate, health, openai, playground
 from .service import AdapterService
 from .settings import REPO_CHECKPOINTS, Settings
 
@@ -148,8 +148,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Any):
-        if not request.url.path.startswith(("/health", "/ready", "/metrics", "/docs", "/openapi")) and \
-                getattr(request.app.state, "runtime", None) is None:
+        path = request.url.path
+        if path != "/" and not path.startswith(("/health", "/ready", "/metrics", "/docs", "/openapi", "/playground")) \
+                and getattr(request.app.state, "runtime", None) is None:
             problem = request.app.state.startup_error or "the service is starting"
             return JSONResponse(error_body(problem, "service_unavailable"), status_code=503,
                                 headers={"Retry-After": "5"})
@@ -160,7 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.request_latency.labels(route).observe(time.perf_counter() - started)
         return response
 
-    for module in (adapters, admin, generate, openai, health):
+    for module in (adapters, admin, generate, openai, health, playground):
         app.include_router(module.router)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app

@@ -1,0 +1,228 @@
+// t2l playground: vanilla JS, no build step, nothing loaded from elsewhere.
+// Flow: POST /v1/adapters (id, cached, coverage, embed + hypernet timings), then two streams side by side:
+// POST /v1/generate with the task (the adapted answer) and POST /v1/chat/completions with the base model.
+"use strict";
+
+const EXAMPLES = [
+  {label: "US state → postal code", task: "Give the two-letter postal abbreviation of this US state.", prompt: "Ohio"},
+  {label: "Starts with a vowel?", task: "Does this word begin with a vowel? Answer yes or no.", prompt: "apple"},
+  {label: "Uses the euro?", task: "Is the euro the currency of this country? Answer yes or no.", prompt: "France"},
+  {label: "Palindrome number?", task: "Is this number a palindrome? Answer yes or no.", prompt: "121"},
+];
+
+const $ = (id) => document.getElementById(id);
+let config = {auth: false, model: null, description_in_prompt: false, max_tokens_limit: 1024};
+
+function headers() {
+  const h = {"Content-Type": "application/json"};
+  const key = $("key").value.trim();
+  if (config.auth && key) h["Authorization"] = "Bearer " + key;
+  return h;
+}
+
+function setStatus(text, isError) {
+  $("status").textContent = text;
+  $("status").classList.toggle("error", Boolean(isError));
+}
+
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    return (body.error && body.error.message) || JSON.stringify(body);
+  } catch (_) {
+    return response.status + " " + response.statusText;
+  }
+}
+
+async function postJSON(path, body) {
+  const response = await fetch(path, {method: "POST", headers: headers(), body: JSON.stringify(body)});
+  if (!response.ok) throw new Error(path + ": " + await errorText(response));
+  return response.json();
+}
+
+// POST a streaming request and call onEvent for every SSE `data:` JSON payload until [DONE].
+async function stream(path, body, onEvent) {
+  const response = await fetch(path, {method: "POST", headers: headers(), body: JSON.stringify(body)});
+  if (!response.ok) throw new Error(path + ": " + await errorText(response));
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const {value, done} = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, {stream: true});
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const frame = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      for (const line of frame.split("\n")) {
+        if (!line.startsWith("data:")) continue;
+        const data = line.slice(5).trim();
+        if (data === "[DONE]") return;
+        const event = JSON.parse(data);
+        if (event.error) throw new Error(event.error.message);
+        onEvent(event);
+      }
+    }
+  }
+}
+
+const ms = (value) => (typeof value === "number" ? value.toFixed(value < 10 ? 1 : 0) + " ms" : "–");
+
+function normalise(text) {
+  return text.normalize("NFKC").replace(/\s+/g, " ").trim();
+}
+
+function showAdapter(info) {
+  $("adapter-id").textContent = info.id;
+  $("adapter-cached").textContent = info.cached ? "yes (from the cache)" : "no (generated now)";
+  const t = info.timings || {};
+  $("adapter-timings").dataset.embed = ms(t.embed_ms);
+  $("adapter-timings").dataset.hypernet = ms(t.hypernet_ms);
+  renderTimings({});
+  const cov = info.coverage;
+  const list = $("nearest");
+  list.replaceChildren();
+  if (!cov) {
+    $("coverage-score").textContent = "unavailable (this checkpoint has no description index)";
+    $("coverage-badge").textContent = "";
+    $("coverage-badge").className = "badge";
+  } else {
+    $("coverage-score").textContent = cov.score.toFixed(3) + " (threshold " + cov.threshold.toFixed(3) + ")";
+    $("coverage-badge").textContent = cov.in_distribution ? "in distribution" : "out of distribution";
+    $("coverage-badge").className = "badge " + (cov.in_distribution ? "ok" : "warn");
+    for (const n of cov.nearest) {
+      const item = document.createElement("li");
+      const name = document.createElement("code");
+      name.textContent = n.task;
+      item.append(name, " " + n.similarity.toFixed(3));
+      list.append(item);
+    }
+  }
+  const link = $("download");
+  link.href = "/v1/adapters/" + encodeURIComponent(info.id) + "/download";
+  link.setAttribute("download", info.id + ".zip");
+}
+
+function renderTimings(extra) {
+  const el = $("adapter-timings");
+  Object.assign(el.dataset, extra);
+  el.textContent = "embed " + el.dataset.embed + " · hypernet " + el.dataset.hypernet + " · load " +
+    (el.dataset.load || "–") + " · generation " + (el.dataset.generation || "–");
+}
+
+async function runAdapted(body) {
+  const out = $("adapted-answer");
+  await stream("/v1/generate", {...body, stream: true}, (event) => {
+    out.textContent += event.text || "";
+    if (event.timings) {
+      renderTimings({load: ms(event.timings.load_ms), generation: ms(event.timings.generation_ms)});
+      $("adapted-meta").textContent = (event.usage ? event.usage.completion_tokens + " tokens · " : "") +
+        "finish: " + event.finish_reason;
+    }
+  });
+}
+
+async function runBase(body, userText) {
+  const out = $("base-answer");
+  const started = performance.now();
+  await stream("/v1/chat/completions", {
+    model: config.model, messages: [{role: "user", content: userText}], max_tokens: body.max_tokens,
+    temperature: body.temperature, stream: true, description_in_prompt: false,
+  }, (event) => {
+    const choice = event.choices && event.choices[0];
+    if (!choice) return;
+    out.textContent += (choice.delta && choice.delta.content) || "";
+    if (choice.finish_reason) {
+      $("base-meta").textContent = "finish: " + choice.finish_reason + " · " + ms(performance.now() - started);
+    }
+  });
+}
+
+async function submit(event) {
+  event.preventDefault();
+  const task = $("task").value, prompt = $("prompt").value;
+  if (!task.trim() || !prompt.trim()) {
+    setStatus("Write a task description and a prompt first.", true);
+    (task.trim() ? $("prompt") : $("task")).focus();
+    return;
+  }
+  if (config.auth && !$("key").value.trim()) {
+    setStatus("This server needs an API key.", true);
+    $("key").focus();
+    return;
+  }
+  const body = {
+    task, prompt, max_tokens: Number($("max-tokens").value) || 32,
+    temperature: Number($("temperature").value) || 0, description_in_prompt: $("in-prompt").checked,
+  };
+  const userText = body.description_in_prompt ? normalise(task) + "\n\n" + prompt : prompt;
+  $("run").disabled = true;
+  $("results").hidden = false;
+  for (const id of ["adapted-answer", "base-answer", "adapted-meta", "base-meta"]) $(id).textContent = "";
+  setStatus("Generating the adapter…");
+  try {
+    showAdapter(await postJSON("/v1/adapters", {task}));
+    setStatus("Generating both answers…");
+    await Promise.all([runAdapted(body), runBase(body, userText)]);
+    setStatus("Done.");
+  } catch (error) {
+    setStatus(error.message, true);
+  } finally {
+    $("run").disabled = false;
+  }
+}
+
+async function download(event) {
+  if (!config.auth) return; // a plain link works without a key
+  event.preventDefault();
+  const response = await fetch(event.currentTarget.href, {headers: headers()});
+  if (!response.ok) { setStatus(await errorText(response), true); return; }
+  const url = URL.createObjectURL(await response.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = $("adapter-id").textContent + ".zip";
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+function renderExamples() {
+  const box = $("examples");
+  for (const example of EXAMPLES) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "example";
+    button.textContent = example.label;
+    button.setAttribute("aria-label", "Example: " + example.task + " Prompt: " + example.prompt);
+    button.addEventListener("click", () => {
+      $("task").value = example.task;
+      $("prompt").value = example.prompt;
+      $("prompt").focus();
+    });
+    box.append(button);
+  }
+}
+
+async function init() {
+  renderExamples();
+  $("form").addEventListener("submit", submit);
+  $("download").addEventListener("click", download);
+  // Ctrl/Cmd+Enter in a text area submits, like a chat box.
+  for (const id of ["task", "prompt"]) {
+    $(id).addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) $("form").requestSubmit();
+    });
+  }
+  try {
+    const response = await fetch("/playground/config");
+    config = {...config, ...(await response.json())};
+  } catch (_) { /* defaults */ }
+  $("key-field").hidden = !config.auth;
+  $("in-prompt").checked = Boolean(config.description_in_prompt);
+  $("max-tokens").max = String(config.max_tokens_limit);
+  $("model-line").textContent = config.model ? "Base model: " + config.model + "; checkpoint: " +
+    config.checkpoint + "." : "The service is starting.";
+  document.body.dataset.ready = "true";
+}
+
+document.addEventListener("DOMContentLoaded", init);
