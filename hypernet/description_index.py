@@ -147,6 +147,7 @@ class DescriptionIndex:
         quantised = (self.embeddings / scale[:, None]).round().clamp(-127, 127).to(torch.int8)
         save_file({"embeddings_int8": quantised.contiguous(), "row_scale": scale.contiguous(),
                    "task_index": self.row_task.int().contiguous()}, str(tmp), metadata=meta)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, target)
         return target
 

@@ -80,6 +80,20 @@ def _cmd_checkpoint_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_checkpoint_index(args: argparse.Namespace) -> int:
+    import torch
+
+    from .coverage import IndexJob, build_index
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    report = build_index(IndexJob(Path(args.checkpoint), args.batch_size, plot=not args.no_plot),
+                         log=lambda line: print(line, file=sys.stderr))
+    print(json.dumps({k: report[k] for k in ("checkpoint", "digest", "rows", "tasks", "threshold", "tpr", "fpr")},
+                     indent=2))
+    return 0
+
+
 def _cmd_checkpoint_import(args: argparse.Namespace) -> int:
     from hypernet import import_reference_checkpoint, targets_from_config
     from hypernet.checkpoint import META_FILE
@@ -247,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = ckpt_sub.add_parser("info", help="describe a checkpoint and where it came from")
     p.add_argument("checkpoint")
     p.set_defaults(func=_cmd_checkpoint_info)
+    p = ckpt_sub.add_parser("index", help="(re)write the checkpoint's description index (training descriptions from "
+                                          "the task library), calibrate its threshold, write coverage.json/png")
+    p.add_argument("checkpoint")
+    p.add_argument("--batch-size", type=int, default=256, help="descriptions per encoder call")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--no-plot", action="store_true", help="skip coverage.png")
+    p.set_defaults(func=_cmd_checkpoint_index)
     p = ckpt_sub.add_parser("import-reference", help="convert a reference T2L checkpoint (SakanaAI/text-to-lora "
                                                      "hypermod.pt) into our checkpoint format")
     p.add_argument("hypermod", help="hypermod.pt (a torch state dict), e.g. trained_t2l/mistral_7b_t2l/hypermod.pt")

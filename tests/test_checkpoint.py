@@ -1,4 +1,6 @@
+import hashlib
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -190,3 +192,26 @@ def test_coverage_centres_like_the_model(tmp_path):
     assert plain.scores(query)[0] > 0.5 and abs(float(index.scores(query)[0])) < 0.5
     shifted = (emb - center) / (emb - center).norm(dim=-1, keepdim=True)
     torch.testing.assert_close(index.similarities(emb), shifted @ shifted.T, atol=1e-5, rtol=0)
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "t2l-smollm2-135m-sft-L"
+
+
+@pytest.mark.slow
+def test_shipped_checkpoint_places_its_training_description_in_and_a_random_string_out_of_distribution():
+    """The shipped index (written by `t2l checkpoint index`) with the real encoder: a training description of
+    suite:state.abbr finds itself; a random string is below the threshold."""
+    from hypernet import make_encoder
+    from t2l.assets import prepare_encoder
+    from training.suite.build import build_registry
+
+    ckpt = load_checkpoint(SHIPPED)
+    index = ckpt.description_index
+    assert index is not None, "run `t2l checkpoint index checkpoints/t2l-smollm2-135m-sft-L`"
+    meta = json.loads((SHIPPED / META_FILE).read_text())
+    assert meta["description_index"]["sha256"] == hashlib.sha256((SHIPPED / INDEX_FILE).read_bytes()).hexdigest()
+    op = next(o for o in build_registry(("ops_countries",), with_bigbench=False).ops if o.name == "state.abbr")
+    encoder = make_encoder(prepare_encoder(ckpt.encoder), ckpt.embedding)
+    own, noise = index.coverage(encoder.embed([op.train[1], "xq9 vvl0 pz8k qqj 77w"]))
+    assert own.nearest[0].task == "suite:state.abbr" and own.score > 0.99 and own.in_distribution
+    assert not noise.in_distribution and noise.score < index.threshold
