@@ -3,11 +3,14 @@
 // POST /v1/generate with the task (the adapted answer) and POST /v1/chat/completions with the base model.
 "use strict";
 
+// Operations the shipped checkpoint does well (its eval.md), checked through this server with the description also
+// in the prompt (the default): TX, park, ant, Eastern, where the base model answers in a sentence or echoes.
 const EXAMPLES = [
-  {label: "US state → postal code", task: "Give the two-letter postal abbreviation of this US state.", prompt: "Ohio"},
-  {label: "Starts with a vowel?", task: "Does this word begin with a vowel? Answer yes or no.", prompt: "apple"},
-  {label: "Uses the euro?", task: "Is the euro the currency of this country? Answer yes or no.", prompt: "France"},
-  {label: "Palindrome number?", task: "Is this number a palindrome? Answer yes or no.", prompt: "121"},
+  {label: "US state → postal code", task: "Give the two-letter postal abbreviation of this US state.", prompt: "Texas"},
+  {label: "Place in a sentence", task: "Give the place named in the sentence.",
+   prompt: "Anna draws the boat near the park."},
+  {label: "First word of a list", task: "What is the first word in the list?", prompt: "ant, kitten, tomato, ladder, fox"},
+  {label: "State time zone", task: "Which US time zone is this state's capital in?", prompt: "Ohio"},
 ];
 
 const $ = (id) => document.getElementById(id);
@@ -77,8 +80,10 @@ function showAdapter(info) {
   $("adapter-id").textContent = info.id;
   $("adapter-cached").textContent = info.cached ? "yes (from the cache)" : "no (generated now)";
   const t = info.timings || {};
-  $("adapter-timings").dataset.embed = ms(t.embed_ms);
-  $("adapter-timings").dataset.hypernet = ms(t.hypernet_ms);
+  const el = $("adapter-timings");
+  for (const key of ["load", "generation"]) delete el.dataset[key];
+  el.dataset.lookup = info.cached ? "cache lookup " + ms(t.cache_ms) :
+    "embed " + ms(t.embed_ms) + " · hypernet " + ms(t.hypernet_ms);
   renderTimings({});
   const cov = info.coverage;
   const list = $("nearest");
@@ -107,8 +112,8 @@ function showAdapter(info) {
 function renderTimings(extra) {
   const el = $("adapter-timings");
   Object.assign(el.dataset, extra);
-  el.textContent = "embed " + el.dataset.embed + " · hypernet " + el.dataset.hypernet + " · load " +
-    (el.dataset.load || "–") + " · generation " + (el.dataset.generation || "–");
+  el.textContent = el.dataset.lookup + " · load " + (el.dataset.load || "–") + " · generation " +
+    (el.dataset.generation || "–");
 }
 
 async function runAdapted(body) {
@@ -117,7 +122,8 @@ async function runAdapted(body) {
     out.textContent += event.text || "";
     if (event.timings) {
       renderTimings({load: ms(event.timings.load_ms), generation: ms(event.timings.generation_ms)});
-      $("adapted-meta").textContent = (event.usage ? event.usage.completion_tokens + " tokens · " : "") +
+      const n = event.usage ? event.usage.completion_tokens : null;
+      $("adapted-meta").textContent = (n === null ? "" : n + (n === 1 ? " token · " : " tokens · ")) +
         "finish: " + event.finish_reason;
     }
   });

@@ -102,6 +102,9 @@ def test_submit_shows_both_answers_the_adapter_and_its_coverage(served, browser)
     b.press("Enter")
     b.wait_for("document.querySelector('#status').textContent === 'Done.' && "
                "document.querySelector('#adapter-cached').textContent.startsWith('yes')", 120)
+    again = results(b)
+    assert again["id"] == shown["id"] and again["adapted"] == shown["adapted"]
+    assert again["timings"].startswith("cache lookup ") and "generation –" not in again["timings"]
 
 
 def test_example_buttons_fill_the_form_from_the_keyboard(served, browser):
