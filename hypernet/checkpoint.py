@@ -131,7 +131,10 @@ def save_checkpoint(directory: str | os.PathLike, model: HyperLoRA, base_model: 
     return meta["digest"]
 
 
-def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "cpu",
+                    description_index: bool = True) -> Checkpoint:
+    """Load and verify a checkpoint folder. `description_index=False` skips the index (and its check): for tools
+    that are about to rewrite it."""
     folder = Path(directory)
     if not (folder / META_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"{folder} is not a t2l checkpoint (needs {META_FILE} and {WEIGHTS_FILE})")
@@ -158,7 +161,7 @@ def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "
     model.to(device).eval()
     return Checkpoint(model, meta["base_model"], meta["encoder"]["name"], meta["digest"],
                       meta.get("provenance", {}), folder, EncoderSpec.from_dict(meta["encoder"]),
-                      _load_index(folder, meta, model))
+                      _load_index(folder, meta, model) if description_index else None)
 
 
 def _load_index(folder: Path, meta: dict[str, Any], model: HyperLoRA) -> DescriptionIndex | None:

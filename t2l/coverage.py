@@ -7,8 +7,8 @@ training.suite.build.training_tasks, BIG-bench ones from the task library), each
 tasks plus the split's BIG-bench training tasks (what a default suite run trains on).
 
 Calibration, every description never seen in training:
-    in distribution (positives)   the suite's evaluation wordings of trained ops, of held-out (op, format) pairs of
-                                  trained ops and formats, and the evaluation wordings of the BIG-bench training tasks
+    in distribution (positives)   the suite's evaluation wordings of the ops the checkpoint trained on, of held-out
+                                  (op, format) pairs of those ops, and the evaluation wordings of its BIG-bench tasks
     out of distribution (negatives)  random character strings, random word salad, and unrelated text (the suite's
                                   sentence pool: plain sentences that describe no task)
     reported only                 held-out ops (suite ops and BIG-bench tasks never trained: the checkpoint does not
@@ -80,13 +80,16 @@ def calibration_texts(train_tasks: Sequence, count: int, seed: int) -> dict[str,
 
     seen = {d for t in train_tasks for d in t.train_descriptions}
     fresh = lambda texts: sorted({d for d in texts if d not in seen})  # noqa: E731
+    trained = {t.name for t in train_tasks}
+    trained_op = lambda task: task.name.split("+")[0] in trained  # noqa: E731  (suite:op+format -> suite:op)
     rng = random.Random(seed)
     reg = registry()
     words = sorted(reg.pools["word"].items)
     alphabet = string.ascii_letters + string.digits + string.punctuation + "     "
     groups = {
-        POSITIVE[0]: fresh(d for t in tier_tasks("seen_ops_new_descriptions") for d in t.descriptions),
-        POSITIVE[1]: fresh(d for t in tier_tasks("new_combinations") for d in t.descriptions),
+        POSITIVE[0]: fresh(d for t in tier_tasks("seen_ops_new_descriptions") if t.name in trained
+                           for d in t.descriptions),
+        POSITIVE[1]: fresh(d for t in tier_tasks("new_combinations") if trained_op(t) for d in t.descriptions),
         POSITIVE[2]: fresh(d for t in train_tasks if not t.name.startswith("suite:") for d in t.eval_descriptions),
         NEGATIVE[0]: ["".join(rng.choice(alphabet) for _ in range(rng.randint(8, 80))).strip() or "x"
                       for _ in range(count)],
@@ -157,7 +160,7 @@ def build_index(job: IndexJob, log=print) -> dict[str, Any]:
     from .assets import prepare_encoder
 
     started = time.perf_counter()
-    ckpt = load_checkpoint(job.checkpoint)
+    ckpt = load_checkpoint(job.checkpoint, description_index=False)  # the index is what we (re)write
     tasks = training_tasks_of(ckpt.provenance)
     names, texts = training_rows(tasks)
     groups = calibration_texts(tasks, job.negatives_per_group, job.seed)
@@ -178,6 +181,9 @@ def build_index(job: IndexJob, log=print) -> dict[str, Any]:
     log(f"embedded the training descriptions in {time.perf_counter() - started:.0f} s")
     index = DescriptionIndex(names, train_emb, center=ckpt.model.task_center.detach().cpu())
     scores = {g: index.scores(embed(v)) for g, v in groups.items()}
+    if not any(g in scores for g in POSITIVE):
+        raise ValueError("no held-out wordings of this checkpoint's training tasks to calibrate on (its tasks are "
+                         "neither suite ops nor BIG-bench tasks)")
     positives = torch.cat([scores[g] for g in POSITIVE if g in scores])
     negatives = torch.cat([scores[g] for g in NEGATIVE if g in scores])
     threshold, youden = choose_threshold(positives, negatives)

@@ -142,6 +142,7 @@ def test_description_index_is_in_the_digest_and_checked_on_load(tmp_path):
     (folder / INDEX_FILE).write_bytes(bytes(raw))
     with pytest.raises(CheckpointError, match="sha256"):
         load_checkpoint(folder)
+    assert load_checkpoint(folder, description_index=False).description_index is None  # tools that rewrite it
     (folder / INDEX_FILE).unlink()
     with pytest.raises(CheckpointError, match="missing"):
         load_checkpoint(folder)
@@ -215,3 +216,30 @@ def test_shipped_checkpoint_places_its_training_description_in_and_a_random_stri
     own, noise = index.coverage(encoder.embed([op.train[1], "xq9 vvl0 pz8k qqj 77w"]))
     assert own.nearest[0].task == "suite:state.abbr" and own.score > 0.99 and own.in_distribution
     assert not noise.in_distribution and noise.score < index.threshold
+
+
+@pytest.mark.slow
+def test_index_command_writes_index_plot_and_report_and_restamps_the_digest(tmp_path, capsys):
+    """`t2l checkpoint index` end to end on a small checkpoint trained (per its provenance) on two suite ops: real
+    encoder, real task library, calibration, plot; the checkpoint then loads with the index its digest covers."""
+    from hypernet import HyperConfig, HyperLoRA, targets_from_model
+    from t2l.cli import main
+    from t2l.coverage import COVERAGE_JSON, COVERAGE_PNG
+
+    torch.manual_seed(0)
+    config = HyperConfig(embed_dim=384, latent_size=16, head_in_size=32)
+    net = HyperLoRA(config, targets_from_model(tiny_llama(), config.target_modules))
+    folder = tmp_path / "ckpt"
+    provenance = {"tasks": {"train": ["suite:state.abbr", "suite:word.plural"]}, "config": {"suite_combos": True}}
+    before = save_checkpoint(folder, net, "tiny-llama", "sentence-transformers/all-MiniLM-L6-v2", provenance)
+    assert main(["checkpoint", "index", str(folder), "--batch-size", "128"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    report = json.loads((folder / COVERAGE_JSON).read_text())
+    ckpt = load_checkpoint(folder)
+    assert printed["digest"] == ckpt.digest != before and (folder / COVERAGE_PNG).stat().st_size > 10_000
+    assert sorted(ckpt.description_index.tasks) == ["suite:state.abbr", "suite:word.plural"]
+    assert ckpt.description_index.threshold == report["threshold"] == printed["threshold"]
+    assert 0 < report["threshold"] < 1 and report["tpr"] > 0.5 and report["fpr"] < 0.5
+    assert {"random strings", "unrelated sentences", "seen ops, new wordings"} <= set(report["groups"])
+    again = main(["checkpoint", "index", str(folder), "--no-plot"])  # re-running gives the same file and digest
+    assert again == 0 and load_checkpoint(folder).digest == ckpt.digest
