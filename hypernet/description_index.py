@@ -109,10 +109,6 @@ class DescriptionIndex:
     def __len__(self) -> int:
         return int(self.embeddings.shape[0])
 
-    def with_center(self, center: Tensor | None) -> "DescriptionIndex":
-        return DescriptionIndex([self.tasks[i] for i in self.row_task.tolist()], self.embeddings, self.threshold,
-                                center)
-
     def similarities(self, queries: Tensor) -> Tensor:
         """(M, dim) embeddings -> (M, rows) cosine similarities after centring."""
         if queries.ndim != 2 or queries.shape[1] != self.dim:
@@ -169,8 +165,3 @@ class DescriptionIndex:
         except Exception as exc:  # safetensors, JSON and index errors all mean "not a usable index"
             raise DescriptionIndexError(f"{path} is not a readable description index: {exc}") from exc
         return cls(names, embeddings, threshold, center)
-
-    @staticmethod
-    def extra_of(path: str | os.PathLike) -> dict[str, Any]:
-        with safe_open(str(path), framework="pt") as f:
-            return json.loads((f.metadata() or {}).get("t2l_index", "{}")).get("extra", {})
