@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from hypernet import HyperConfig, HyperLoRA, inject, save_checkpoint, targets_from_model
 from training.common import completion_loss, load_frozen_base, parse_value, sample_losses, warmup_decay
 from training.plan import describe_in_prompt, make_plan, other_descriptions
-from training.state import git_commit, load_state, save_state, trim_metrics
+from training.state import git_commit, load_state, save_state, trim_metrics, warm_start
 from training.data import (Batch, EmbeddingTable, FamilySampler, collate, encode, eval_items, make_batches, pad_id,
                            prompt_only, token_length)
 
@@ -259,17 +259,6 @@ def _setup_device(config: SFTConfig) -> tuple[torch.device, int, int]:
             torch.cuda.set_device(torch.device(name))
         torch.distributed.init_process_group("nccl" if name.startswith("cuda") else "gloo")
     return torch.device(name), rank, world
-
-
-def warm_start(hyper: HyperLoRA, folder: str, expected: HyperConfig) -> None:
-    """Load a checkpoint's weights (its task_center included) into `hyper`; refuses a different architecture."""
-    from hypernet.checkpoint import load_checkpoint
-
-    start = load_checkpoint(folder)
-    if start.config.to_dict() != expected.to_dict():
-        changed = sorted(k for k, v in expected.to_dict().items() if start.config.to_dict().get(k) != v)
-        raise ValueError(f"init_from {folder}: its hypernet config differs from this run's in {changed}")
-    hyper.load_state_dict(start.model.state_dict())
 
 
 def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = None, encoder=None,

@@ -1,5 +1,5 @@
 """Resumable training state: atomic step-N.pt files (weights, optimizer, scheduler, step, RNG), the metrics log
-trimmed on resume, and the git commit recorded in a checkpoint's provenance."""
+trimmed on resume, the git commit recorded in a checkpoint's provenance, and a warm start from a checkpoint."""
 
 from __future__ import annotations
 
@@ -58,3 +58,14 @@ def trim_metrics(path: Path, step: int) -> None:
     if path.exists():
         lines = path.read_text().splitlines()
         path.write_text("".join(ln + "\n" for ln in lines if ln and json.loads(ln)["step"] <= step))
+
+
+def warm_start(hyper, folder: str, expected) -> None:
+    """Load a checkpoint's weights (its task_center included) into `hyper`; refuses a different architecture."""
+    from hypernet.checkpoint import load_checkpoint
+
+    start = load_checkpoint(folder)
+    if start.config.to_dict() != expected.to_dict():
+        changed = sorted(k for k, v in expected.to_dict().items() if start.config.to_dict().get(k) != v)
+        raise ValueError(f"init_from {folder}: its hypernet config differs from this run's in {changed}")
+    hyper.load_state_dict(start.model.state_dict())

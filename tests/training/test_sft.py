@@ -191,7 +191,7 @@ def test_ddp_on_two_cpu_processes(tmp_path):
 
 def test_init_from_starts_where_a_checkpoint_ended_and_refuses_another_architecture(tiny_lm, toy_tasks, tmp_path):
     from hypernet import HyperLoRA, load_checkpoint, targets_from_model
-    from training.sft import warm_start
+    from training.state import warm_start
 
     folder, model, _ = tiny_lm
     tasks, encoder = (toy_tasks[:2], toy_tasks[2:]), HashingEncoder(16)
