@@ -64,6 +64,7 @@ serve: setup-cpu
 # CI runs everything that can run on CPU, the vLLM engine included.
 test: setup-cpu
 	bash scripts/ensure_redis.sh
+	bash scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest -q
 
 test-fast: setup
