@@ -26,9 +26,13 @@ if [ -z "$python" ]; then
     if [ -x .venv/bin/python ]; then python=.venv/bin/python; else python=python3; fi
 fi
 pip=("$python" -m pip --disable-pip-version-check)
-# The image's interpreter must match the wheels' tags: Python 3.11 on glibc x86_64 (Debian bookworm).
-"$python" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
-    || { echo "wheelhouse: needs Python 3.11 (the images' version); set PYTHON=" >&2; exit 1; }
+# The wheels' tags follow this interpreter, so it must be the image's Python version: 3.11 for the cpu image (Debian
+# bookworm); for the gpu image, the CUDA base's python3 (3.12 on nvidia/cuda:*-ubuntu24.04, 3.11 on a Debian base).
+if [ "$target" = cpu ]; then
+    "$python" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
+        || { echo "wheelhouse: the cpu image runs Python 3.11; set PYTHON= to a 3.11 interpreter" >&2; exit 1; }
+fi
+echo "wheelhouse: $target wheels for $("$python" -c 'import sys; print("Python %d.%d" % sys.version_info[:2])')" >&2
 
 mkdir -p "$out"
 case "$target" in
