@@ -49,10 +49,13 @@ case "$target" in
         "${pip[@]}" wheel -q -w "$out" -c "$constraints" --find-links "$out" ".[cpu]"
         ;;
     gpu)
-        # vllm pins its CUDA torch; a CPU torch the host's pip configuration may offer (find-links) must not win
-        export PIP_FIND_LINKS=
+        # vllm 0.32.0 pins torch 2.13.0, the CUDA build on PyPI; a CPU build that the host's pip configuration
+        # offers (these machines keep torch-2.13.0+cpu in find-links) sorts higher and must not win
+        no_cpu_torch=$(mktemp)
+        trap 'rm -f "$no_cpu_torch"' EXIT
+        echo 'torch!=2.13.0+cpu' > "$no_cpu_torch"
         "${pip[@]}" wheel -q -w "$out" -c "$constraints" pip==26.3 "setuptools>=68"
-        "${pip[@]}" wheel -q -w "$out" -c "$constraints" "vllm==0.32.0" ".[gpu]"
+        "${pip[@]}" wheel -q -w "$out" -c "$constraints" -c "$no_cpu_torch" "vllm==0.32.0" ".[gpu]"
         if compgen -G "$out/torch-*+cpu-*.whl" >/dev/null; then
             echo "wheelhouse: a CPU torch build landed in the gpu wheelhouse" >&2
             exit 1
