@@ -45,10 +45,11 @@ class Settings(BaseSettings):
     max_tokens_limit: int = Field(1024, description="Largest max_tokens a request may ask for.")
     default_max_tokens: int = Field(256, description="max_tokens when a request gives none (capped by the context).")
     max_n: int = Field(8, description="Largest n (choices per chat/completion request).")
-    description_in_prompt: bool = Field(True, description="Default of the request option description_in_prompt: "
+    description_in_prompt: bool = Field(False, description="Default of the request option description_in_prompt: "
                                         "with `task`, also put the description in the prompt (\"{task}\\n\\n"
-                                        "{input}\", as training and evaluation write it). On by default: measured "
-                                        "better on held-out tasks (t2l_sft_desc in the shipped eval.json).")
+                                        "{input}\", as training and evaluation write it). Off by default: with the "
+                                        "shipped 800-step checkpoint it no longer helps (t2l_sft_desc vs t2l_sft in "
+                                        "its eval.json: 12.1 vs 12.4 on held-out tasks, lower on the other tiers).")
     log_level: str = Field("info", description="uvicorn / service log level.")
     auth: Literal["on", "off"] = Field("on", description="Bearer API keys required; `off` only on a trusted "
                                                           "localhost (make serve sets it).")
