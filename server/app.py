@@ -19,6 +19,7 @@ from .auth import Authenticator
 from .completions import Admission, CompletionService, Limits
 from .engines.base import Engine
 from .errors import error_body, install_error_handlers
+from .logfilter import install_access_log_redaction
 from .metrics import Metrics
 from .routes import adapters, admin, generate, health, openai, playground
 from .service import AdapterService
@@ -117,6 +118,7 @@ async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
+    install_access_log_redaction()  # a key sent as ?api_key=... must not be written to the access log
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
