@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -121,11 +122,19 @@ def make_settings(tmp: Path, checkpoint: Path, **overrides):
     return Settings(**{**base, **overrides})
 
 
-@pytest.fixture(scope="module")
-def live(tiny_checkpoint, redis_client, tmp_path_factory):
+@contextmanager
+def serving(tmp: Path, checkpoint: Path, **overrides):
+    """The app on make_settings(tmp, checkpoint, **overrides), served by uvicorn on a free port until the block ends."""
     from server.app import create_app
 
-    app = create_app(make_settings(tmp_path_factory.mktemp("live"), tiny_checkpoint))
-    server = LiveServer(app, free_port()).start()
-    yield server
-    server.stop()
+    server = LiveServer(create_app(make_settings(tmp, checkpoint, **overrides)), free_port()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def live(tiny_checkpoint, redis_client, tmp_path_factory):
+    with serving(tmp_path_factory.mktemp("live"), tiny_checkpoint) as server:
+        yield server

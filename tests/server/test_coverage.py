@@ -9,17 +9,13 @@ import logging
 import httpx
 import pytest
 
-from tests.server.conftest import RANDOM, TRAINING, LiveServer, free_port, make_settings
+from tests.server.conftest import RANDOM, TRAINING, serving
 
 
 @pytest.fixture(scope="module")
 def indexed(indexed_checkpoint, redis_client, tmp_path_factory):
-    from server.app import create_app
-
-    app = create_app(make_settings(tmp_path_factory.mktemp("indexed-live"), indexed_checkpoint))
-    server = LiveServer(app, free_port()).start()
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("indexed-live"), indexed_checkpoint) as server:
+        yield server
 
 
 def post(live, path, **body):

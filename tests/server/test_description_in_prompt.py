@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from server.completions import CompletionService, with_description
-from tests.server.conftest import LiveServer, free_port, make_settings
+from tests.server.conftest import serving
 
 TASK = "Answer with the antonym of the given word."
 RAW_TASK = "  Answer with the   antonym of the\n given word. "  # normalises to TASK
@@ -16,12 +16,8 @@ RAW_TASK = "  Answer with the   antonym of the\n given word. "  # normalises to 
 
 @pytest.fixture(scope="module")
 def live_on(tiny_checkpoint, redis_client, tmp_path_factory):
-    from server.app import create_app
-
-    app = create_app(make_settings(tmp_path_factory.mktemp("dip"), tiny_checkpoint, description_in_prompt=True))
-    server = LiveServer(app, free_port()).start()
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("dip"), tiny_checkpoint, description_in_prompt=True) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

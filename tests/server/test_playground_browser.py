@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.server.cdp import Browser, find_chromium
-from tests.server.conftest import TRAINING, LiveServer, free_port, make_settings
+from tests.server.conftest import TRAINING, serving
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (run scripts/ensure_chromium.sh, "
@@ -26,12 +26,8 @@ SHOTS = os.environ.get("T2L_SCREENSHOTS")  # a folder: the tests also leave thei
 
 @pytest.fixture(scope="module")
 def served(indexed_checkpoint, redis_client, tmp_path_factory):
-    from server.app import create_app
-
-    app = create_app(make_settings(tmp_path_factory.mktemp("playground"), indexed_checkpoint))
-    server = LiveServer(app, free_port()).start()
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("playground"), indexed_checkpoint) as server:
+        yield server
 
 
 @pytest.fixture
@@ -142,13 +138,10 @@ def test_phone_width_stacks_the_answers_without_sideways_scrolling(served, brows
 
 def test_with_auth_on_the_page_asks_for_a_key_and_uses_it(indexed_checkpoint, redis_client, tmp_path_factory,
                                                           browser):
-    from server.app import create_app
     from server.auth import new_key
 
     key, entry = new_key("playground", ("use",))
-    app = create_app(make_settings(tmp_path_factory.mktemp("auth"), indexed_checkpoint, auth="on", api_keys=entry))
-    server = LiveServer(app, free_port()).start()
-    try:
+    with serving(tmp_path_factory.mktemp("auth"), indexed_checkpoint, auth="on", api_keys=entry) as server:
         assert httpx.get(server.url + "/playground", timeout=30).status_code == 200  # the page holds no secret
         assert httpx.post(server.url + "/v1/adapters", json={"task": TASK}, timeout=30).status_code == 401
         b = browser
@@ -173,5 +166,3 @@ def test_with_auth_on_the_page_asks_for_a_key_and_uses_it(indexed_checkpoint, re
         got = b.evaluate(f"fetch({json.dumps(shown['download'])}, {{headers: {{Authorization: 'Bearer ' + "
                          "document.querySelector('#key').value}}).then(r => r.status)")
         assert got == 200
-    finally:
-        server.stop()
