@@ -108,17 +108,17 @@ def run_tiers(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None,
         res = evaluate_methods(methods, tasks, model, tokenizer, config, cache_dir=out_dir / "scores" / tier,
                                reused=given)
         out["tiers"][tier] = dict(res["summary"])
-        if "oracle" in old.get(tier, {}):
-            with_oracle = [t for t in tasks if t.name in old[tier]["oracle"]]
-            ores = {"summary": {"oracle": float(np.mean([old[tier]["oracle"][t.name] for t in with_oracle]))},
-                    "tasks": {t.name: {"scores": {"oracle": old[tier]["oracle"][t.name]}} for t in with_oracle}}
+        given_oracle = old.get(tier, {}).get("oracle")  # {task: %} for the tasks that had an oracle, or None
+        if given_oracle is not None:
+            with_oracle, oracle_methods = [t for t in tasks if t.name in given_oracle], []
         else:
             with_oracle = [t for t in tasks if inputs.oracles and _has_oracle(inputs.oracles, t.name)]
-        if with_oracle and "oracle" not in old.get(tier, {}):
-            oracle_methods, _ = build_methods(EvalInputs(**{**inputs.__dict__, "methods": ("oracle",)}), config)
-            ores = evaluate_methods(oracle_methods, with_oracle, model, tokenizer, config,
-                                    cache_dir=out_dir / "scores" / f"{tier}-oracle")
+            oracle_methods = build_methods(EvalInputs(**{**inputs.__dict__, "methods": ("oracle",)}), config)[0] \
+                if with_oracle else []
         if with_oracle:
+            ores = evaluate_methods(oracle_methods, with_oracle, model, tokenizer, config,
+                                    cache_dir=out_dir / "scores" / f"{tier}-oracle",
+                                    reused={"oracle": given_oracle} if given_oracle is not None else None)
             out["tiers"][tier]["oracle"] = ores["summary"]["oracle"]
             out["oracle_tasks"][tier] = {m: float(np.mean([res["tasks"][t.name]["scores"][m] for t in with_oracle]))
                                          for m in res["summary"]} | {"oracle": ores["summary"]["oracle"],
