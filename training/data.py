@@ -1,14 +1,15 @@
 """SFT data: (task, description, example) triples -> token ids with completion-only labels -> padded batches.
 
-Format. The base model sees what it sees when served (`/v1/generate`, chat mode): its chat template around one user
-turn holding the example's input (the template's default system prompt included), then the assistant's answer.
-The task description never enters the prompt: it reaches the model only through the generated adapter. Labels are
--100 on the prompt and on padding, so the loss covers exactly the target text plus the end-of-turn token (the
-tokenizer's EOS; `<|im_end|>` for SmolLM2). Tokenizers without a chat template get `input + "\n"` as the prompt.
+Format. The base model sees what it sees when served (`/v1/generate`, chat mode): the prompt `t2l.prompt` builds
+(the one builder training, evaluation and the server share) around one user turn holding the example's input,
+then the assistant's answer. The task description reaches the model through the generated adapter (and, for a
+`desc_in_prompt` share, also above the input: `t2l.prompt.with_description`). Labels are -100 on the prompt and on
+padding, so the loss covers exactly the target text plus the end-of-turn token (the tokenizer's EOS; `<|im_end|>`
+for SmolLM2).
 
 Truncation. A sequence is at most `max_len` tokens. The completion keeps at most half of that (its start); the
-prompt keeps the template's frame and the END of the user's text (BIG-bench puts the question last), dropping the
-start of a long input. Sampling prefers examples that fit (`FamilySampler(fits=...)`), so truncation is rare.
+prompt keeps the template's frame and the END of the user's text (`t2l.prompt.prompt_ids`). Sampling prefers
+examples that fit (`FamilySampler(fits=...)`), so truncation is rare.
 
 Sampling. Draw i is a pure function of (seed, i): family (p ~ n_tasks ** family_power; 0 = uniform over families,
 1 = uniform over tasks), then a task of that family, a training description and an example, each uniform. Uniform
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from t2l.prompt import prompt_ids, token_ids
 from training.tasks import Example, Task
 
 IGNORE = -100  # label of a position that carries no loss (prompt, padding)
@@ -63,35 +65,12 @@ class Batch:
         return int((self.labels[:, 1:] != IGNORE).sum())
 
 
-def _ids(tokenizer, text: str) -> list[int]:
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def prompt_ids(tokenizer, text: str, budget: int | None = None, chat: bool = True) -> list[int]:
-    """Token ids of the prompt for `text` (chat template with a generation prompt), at most `budget` long: a long
-    prompt loses the start of `text`, never the template's frame (unless the frame alone exceeds the budget)."""
-    use_chat = chat and getattr(tokenizer, "chat_template", None)
-    rendered = (tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
-                                              tokenize=False) if use_chat else text + "\n")
-    full = _ids(tokenizer, rendered)
-    if budget is None or len(full) <= budget:
-        return full
-    at = rendered.rfind(text)
-    if at < 0 or not text:  # a template that rewrites the content: keep the tail
-        return full[-budget:] if budget > 0 else []
-    head, tail = _ids(tokenizer, rendered[:at]), _ids(tokenizer, rendered[at + len(text):])
-    room = budget - len(head) - len(tail)
-    if room <= 0:
-        return full[-budget:] if budget > 0 else []
-    return head + _ids(tokenizer, text)[-room:] + tail
-
-
 def completion_ids(tokenizer, target: str) -> list[int]:
     """The answer's tokens followed by EOS (the end-of-turn token the served model stops on)."""
     eos = tokenizer.eos_token_id
     if eos is None:
         raise ValueError("the tokenizer has no EOS token; SFT needs one to teach the model where to stop")
-    return _ids(tokenizer, target) + [eos]
+    return token_ids(tokenizer, target) + [eos]
 
 
 def encode(tokenizer, task: str, description: str, example: Example, max_len: int, chat: bool = True) -> Sample:

@@ -36,7 +36,8 @@ import torch
 from torch import nn
 
 from hypernet import Adapter, inject
-from training.data import completion_ids, eval_split, pad_id, prompt_ids
+from t2l.prompt import prompt_ids, token_ids, with_description
+from training.data import completion_ids, eval_split, pad_id
 
 METHODS = ("base", "base_desc", "multitask_lora", "t2l_recon", "t2l_sft", "t2l_sft_random_desc", "t2l_sft_other_desc",
            "t2l_sft_desc", "oracle")
@@ -96,12 +97,11 @@ def build_rows(method: Method, tasks: Sequence, tokenizer, config: EvalConfig) -
     for t_index, task in enumerate(tasks):
         examples, _ = eval_split(task, config.examples_per_task, config.seed)
         phrasings = task.eval_descriptions or task.descriptions
-        longest = max((len(tokenizer(x, add_special_tokens=False)["input_ids"]) for e in examples for x in e.targets),
-                      default=8)
+        longest = max((len(token_ids(tokenizer, x)) for e in examples for x in e.targets), default=8)
         for i, example in enumerate(examples):
             description = (method.description(task, i) if method.description is not None
                            else phrasings[i % len(phrasings)])
-            text = f"{description}\n\n{example.input}" if method.with_description else example.input
+            text = with_description(description if method.with_description else None, example.input)
             prompt = prompt_ids(tokenizer, text, config.max_len, config.chat_template)
             row = Row(task.name, prompt, method.adapter(task, description), targets=example.targets)
             if example.choices:

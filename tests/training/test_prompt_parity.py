@@ -1,0 +1,115 @@
+"""One prompt builder (t2l.prompt): a served request and a training example with the same input (and the same
+description in the prompt, or none) are the same prompt token ids; evaluation builds them the same way."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from t2l.prompt import chat_ids, prompt_ids, render, user_turn, with_description
+from tests.training.conftest import toy_task
+from training.tasks import Example
+
+DESCRIPTION = "Answer with the antonym of the given word, in lower case."
+INPUT = "Word: cold\nAntonym:"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """The real base model's tokenizer (with its chat template), when the offline assets are prepared."""
+    from transformers import AutoTokenizer
+
+    from t2l.assets import AssetError, prepare_base_model
+
+    try:
+        return AutoTokenizer.from_pretrained(prepare_base_model())
+    except (AssetError, OSError) as exc:
+        pytest.skip(f"base model assets not prepared (t2l assets prepare): {exc}")
+
+
+def served_ids(tokenizer, text: str, description: str | None) -> tuple[list[int], list[int]]:
+    """(chat completion ids, /v1/generate ids) through server.completions.CompletionService's public prompt
+    methods; its adapter service is only asked to normalise the description (what key_for does first)."""
+    from hypernet.encoder import normalize_description
+    from server.completions import CompletionService
+
+    adapters = SimpleNamespace(key_for=lambda task: (normalize_description(task), "key"))
+    service = CompletionService(adapters, engine=None, tokenizer=tokenizer, model_name="base", limits=None,
+                                admission=None)
+    in_prompt = description is not None
+    task = description or DESCRIPTION
+    return (service.chat_prompt_ids([{"role": "user", "content": text}], task, in_prompt),
+            service.generate_ids(task, text, chat=True, in_prompt=in_prompt))
+
+
+def training_ids(tokenizer, text: str, description: str | None) -> list[int]:
+    """The prompt ids of a training example (training.data.encode), its description in the prompt through the
+    SFT desc_in_prompt path (training.plan.describe_in_prompt with share 1) when given."""
+    from training.data import encode
+    from training.plan import describe_in_prompt
+
+    task = toy_task("antonym", "words", [(text, "hot")])
+    item = (task, description or DESCRIPTION, task.examples[0])
+    (task, desc, example), = describe_in_prompt([item], 1.0 if description else 0.0, seed=0, step=0)
+    sample = encode(tokenizer, task.name, desc, example, max_len=512)
+    return list(sample.input_ids[: sample.prompt_len])
+
+
+@pytest.mark.parametrize("description", [None, DESCRIPTION], ids=["plain", "description-in-prompt"])
+def test_served_request_and_training_example_tokenise_identically(tokenizer, description):
+    trained = training_ids(tokenizer, INPUT, description)
+    chat, generate = served_ids(tokenizer, INPUT, description)
+    assert trained == chat == generate
+    assert trained == chat_ids(tokenizer, user_turn(with_description(description, INPUT)))
+    text = tokenizer.decode(trained)
+    assert text.rstrip().endswith("assistant") and INPUT in text  # the chat frame, the generation prompt
+    assert (DESCRIPTION + "\n\n" + INPUT in text) == (description is not None)
+
+
+def test_evaluation_rows_use_the_same_prompt(tokenizer):
+    from training.evaluate import EvalConfig, Method, build_rows
+
+    task = toy_task("antonym", "words", [(INPUT, "hot")])
+    config = EvalConfig(examples_per_task=1, max_len=512)
+    for with_desc in (False, True):
+        method = Method("m", with_description=with_desc, description=lambda t, i: DESCRIPTION)
+        row, = build_rows(method, [task], tokenizer, config)
+        assert row.prompt == training_ids(tokenizer, INPUT, DESCRIPTION if with_desc else None)
+
+
+def test_the_chat_render_is_what_apply_chat_template_tokenises(tokenizer):
+    """chat_ids tokenises the rendered template without adding special tokens, as HF's tokenize=True does."""
+    messages = [{"role": "system", "content": "Be brief."}, *user_turn(with_description(DESCRIPTION, INPUT))]
+    direct = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+    direct = direct["input_ids"] if hasattr(direct, "keys") else direct
+    assert chat_ids(tokenizer, messages) == list(direct)
+
+
+def test_truncation_keeps_the_frame_and_the_end_of_the_text(tokenizer):
+    long = " ".join(f"w{i}" for i in range(300)) + " QUESTION?"
+    full = prompt_ids(tokenizer, long)
+    cut = prompt_ids(tokenizer, long, budget=60)
+    assert len(cut) == 60 < len(full)
+    head = render(tokenizer, user_turn(long)).split(long)[0]
+    assert cut[:len(tokenizer(head, add_special_tokens=False)["input_ids"])] == full[:len(
+        tokenizer(head, add_special_tokens=False)["input_ids"])]  # the template's frame stays
+    assert cut[-8:] == full[-8:] and "QUESTION?" in tokenizer.decode(cut)  # and the end of the text
+
+
+def test_without_a_template_the_prompt_is_the_text_and_a_newline(tokenizer):
+    assert prompt_ids(tokenizer, INPUT, chat=False) == tokenizer(INPUT + "\n", add_special_tokens=False)["input_ids"]
+    assert with_description(None, INPUT) == INPUT and with_description("d", "x") == "d\n\nx"
+
+
+def test_prompt_module_is_a_bottom_module():
+    """t2l/prompt.py imports nothing of ours, so the server can use it without importing training."""
+    import ast
+    from pathlib import Path
+
+    import t2l.prompt
+
+    tree = ast.parse(Path(t2l.prompt.__file__).read_text())
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not names & {"hypernet", "server", "training", "t2l"}
