@@ -22,6 +22,8 @@ from pathlib import Path
 DEFAULT_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 STAMP = ".t2l-asset.json"
+# Trained checkpoints installed with the package (package data; in a source checkout a link to ./checkpoints).
+SHIPPED_CHECKPOINTS = Path(__file__).parent / "checkpoints"
 
 
 class AssetError(RuntimeError):
@@ -53,6 +55,13 @@ PACKAGED_ENCODERS = {
 
 def t2l_home() -> Path:
     return Path(os.environ.get("T2L_HOME") or Path.home() / ".cache" / "t2l").expanduser()
+
+
+def shipped_checkpoint(folder: Path = SHIPPED_CHECKPOINTS) -> Path | None:
+    """The first trained checkpoint (a folder with hypernet.json) under `folder`, by name; None when there is none.
+    Found through the installed package, so a normal (non-editable) install serves it too."""
+    found = sorted(p.parent for p in folder.glob("*/hypernet.json"))
+    return found[0] if found else None
 
 
 def _package_file(spec: PackagedModel) -> Path:
