@@ -69,11 +69,12 @@ test: setup-cpu
 	$(BIN)/python -m pytest -q
 
 test-fast: setup
+	bash scripts/ensure_redis.sh
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # Static checks of Dockerfile, compose, k8s, Prometheus/Grafana and scripts (also part of make test).
 validate-deploy: setup
-	$(BIN)/python -m pytest -q tests/test_deploy.py
+	$(BIN)/python -m pytest -q tests/deploy
 
 # Bounded loopback load test (2 x 2 min at concurrency 32, the second with Redis stopped and restarted).
 loadtest: setup-cpu
