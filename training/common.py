@@ -1,15 +1,14 @@
-"""Pieces every trainer shares (SFT, the LoRA baselines, recon, the bench): the lr schedule, the completion loss,
-the frozen base model, and --set value parsing."""
+"""Pieces every trainer shares (SFT, the LoRA baselines, recon, the evaluation, the bench): the lr schedule, the
+completion loss, the frozen base model. The config style (YAML + --set) is training.config."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
-import yaml
 from torch import Tensor, nn
 
+from training.config import parse_value  # noqa: F401  (its home is training.config; kept importable here)
 from training.data import Batch
 
 
@@ -67,14 +66,3 @@ def load_frozen_base(name: str, dtype: str = "float32", device: torch.device | s
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device)
     model.eval().requires_grad_(False)  # frozen: no dropout, no weight gradients
     return model, tokenizer
-
-
-def parse_value(text: str) -> Any:
-    """A --set value as YAML, except that numbers YAML 1.1 reads as strings (1e-4, 3E5) become floats."""
-    value = yaml.safe_load(text)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value

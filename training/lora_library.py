@@ -130,7 +130,7 @@ def library_tasks(train_tasks: Sequence, count: int, seed: int = 0, min_examples
 
 
 def load_base(name: str, threads: int = 0):
-    """The frozen fp32 base model on CPU (training.sft.load_frozen_base), after setting torch's thread count."""
+    """The frozen fp32 base model on CPU (training.common.load_frozen_base), after setting torch's thread count."""
     if threads > 0:
         torch.set_num_threads(threads)
     return load_frozen_base(name)

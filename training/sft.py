@@ -14,31 +14,34 @@ out_dir/checkpoint is a self-contained hypernet checkpoint; out_dir/metrics.json
 Devices: `device: auto` takes CUDA when present. Multi-GPU: `torchrun --nproc_per_node=N -m training.sft ...` wraps
 the hypernetwork in DDP (each rank holds a frozen base copy and draws different batches from (seed, step, rank));
 rank 0 logs, evaluates and saves. The batch is per rank: the global batch is N * batch_size * grad_accum.
+
+Here: the config, one optimizer step and the step loop. Start (devices, models, exact resume) and end (checkpoint,
+provenance): training/sft_setup.py; the periodic evaluation: training/sft_eval.py.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
-import os
 import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
-import yaml
 from torch import Tensor, nn
 
-from hypernet import HyperConfig, HyperLoRA, inject, save_checkpoint, targets_from_model
-from training.common import completion_loss, load_frozen_base, parse_value, sample_losses, warmup_decay
-from training.plan import describe_in_prompt, make_plan, other_descriptions
-from training.state import git_commit, load_state, save_state, trim_metrics, warm_start
-from training.data import (Batch, EmbeddingTable, FamilySampler, collate, encode, eval_items, make_batches, pad_id,
-                           prompt_only, token_length)
+from hypernet import HyperConfig, inject
+from t2l.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER
+from training.common import sample_losses, warmup_decay
+from training.config import ConfigFile, add_config_arguments, config_from_args
+from training.data import Batch, EmbeddingTable, make_batches
+from training.plan import describe_in_prompt, other_descriptions
+from training.sft_eval import eval_due, periodic_eval
+from training.sft_setup import Run, finish_run, start_run
+from training.state import save_state
 
 RESUME_FREE = frozenset({"steps", "out_dir", "resume", "device", "eval_every", "save_every", "log_every", "keep_states",
                "progress", "threads", "eval_examples_per_task", "eval_generate", "eval_max_new_tokens",
@@ -46,11 +49,11 @@ RESUME_FREE = frozenset({"steps", "out_dir", "resume", "device", "eval_every", "
 
 
 @dataclass
-class SFTConfig:
+class SFTConfig(ConfigFile):
     """Everything a SFT run depends on. Defaults are the tiny CPU case; training/configs/*.yaml set the others."""
 
-    base_model: str = "HuggingFaceTB/SmolLM2-135M-Instruct"  # HF id or folder of the frozen base model
-    encoder: str = "sentence-transformers/all-MiniLM-L6-v2"  # sentence-transformers id or folder (frozen)
+    base_model: str = DEFAULT_BASE_MODEL  # HF id or folder of the frozen base model
+    encoder: str = DEFAULT_ENCODER  # sentence-transformers id or folder (frozen)
     hyper: HyperConfig = field(default_factory=HyperConfig)  # the hypernetwork (YAML: fields over HyperConfig's)
     split: str = "default"  # committed split (training/splits/<name>.json): train tasks and held-out tasks
     train_tasks: tuple[str, ...] = ()  # train only on these task names; empty = every task of the split's train part
@@ -111,31 +114,6 @@ class SFTConfig:
         for name in ("batch_size", "grad_accum", "steps", "max_len", "log_every", "keep_states"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out.update(hyper=self.hyper.to_dict(), train_tasks=list(self.train_tasks), betas=list(self.betas))
-        return out
-
-    @classmethod
-    def from_dict(cls, fields: dict[str, Any], **overrides: Any) -> "SFTConfig":
-        """`overrides` may name nested fields with dots: hyper.hidden=512."""
-        data = {**fields, "hyper": dict(fields.get("hyper") or {})}
-        for key, value in overrides.items():
-            head, _, rest = key.partition(".")
-            if rest and head == "hyper":
-                data["hyper"][rest] = value
-            else:
-                data[key] = value
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown SFTConfig fields: {sorted(unknown)}")
-        data["hyper"] = HyperConfig.from_dict({**HyperConfig().to_dict(), **data["hyper"]})
-        return cls(**data)
-
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> "SFTConfig":
-        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {}, **overrides)
 
 
 # ---- pieces (pure where possible) -----------------------------------------------------------------------------
@@ -201,64 +179,47 @@ def sft_step(net: nn.Module, model: nn.Module, table: EmbeddingTable, batches: S
             **{k: v for k, v in extra.items() if v}}
 
 
-@torch.no_grad()
-def evaluate(hyper: HyperLoRA, model: nn.Module, tokenizer, table: EmbeddingTable, items, config: SFTConfig,
-             device: torch.device) -> dict[str, float]:
-    """Held-out loss (token mean) and greedy exact match on the first `eval_generate` items."""
-    was_training = hyper.training
-    hyper.eval()
-    total, count = 0.0, 0
-    for batch in make_batches(items, tokenizer, table, config.max_len, config.eval_batch_size, config.chat_template):
-        batch = batch.to(device)
-        with inject(model, hyper(table.stack(batch.descriptions).to(device))):
-            loss, n = completion_loss(model, batch)
-        total, count = total + float(loss), count + n
-    out = {"eval_loss": total / max(1, count), "eval_tokens": count}
-    gen = list(items)[: config.eval_generate]
-    if gen:
-        hits = 0
-        for start in range(0, len(gen), config.eval_batch_size):
-            chunk = gen[start:start + config.eval_batch_size]
-            samples = [encode(tokenizer, t.name, d, e, config.max_len, config.chat_template) for t, d, e in chunk]
-            batch = collate([prompt_only(s) for s in samples], pad_id(tokenizer), side="left").to(device)
-            with inject(model, hyper(table.stack(batch.descriptions).to(device))):
-                new = model.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                     max_new_tokens=config.eval_max_new_tokens, do_sample=False,
-                                     pad_token_id=pad_id(tokenizer))[:, batch.input_ids.shape[1]:]
-            for s, ids in zip(samples, new.tolist()):
-                answer = tokenizer.decode(ids, skip_special_tokens=True).strip()
-                hits += any(answer == t.strip() for t in s.targets)
-        out["eval_exact_match"] = hits / len(gen)
-    hyper.train(was_training)
-    return out
-
-
-def evaluate_steering(hyper: HyperLoRA, model: nn.Module, tokenizer, table: EmbeddingTable, tiers: dict,
-                      config: SFTConfig) -> dict[str, float]:
-    """training.steering per tier: eval_steer_<tier>_{other,random} margins (nats) and their standard errors."""
-    from training.steering import steering
-
-    out = {}
-    for tier, tier_tasks in tiers.items():
-        res = steering(hyper, model, tokenizer, table.embed, tier_tasks, config.steering_per_task, config.seed,
-                       config.max_len, config.eval_batch_size, config.chat_template)
-        out.update({f"eval_steer_{tier}_other": res["other_desc_margin_nats"],
-                    f"eval_steer_{tier}_random": res["random_desc_margin_nats"],
-                    f"eval_steer_{tier}_se": res["stderr_nats"], f"eval_steer_{tier}_loss": res["right_loss"]})
-    return out
-
-
 # ---- the loop -------------------------------------------------------------------------------------------------
-def _setup_device(config: SFTConfig) -> tuple[torch.device, int, int]:
-    """(device, rank, world size); initialises torch.distributed under torchrun."""
-    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
-    name = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
-    if world > 1:
-        if name.startswith("cuda"):  # one GPU per rank
-            name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-            torch.cuda.set_device(torch.device(name))
-        torch.distributed.init_process_group("nccl" if name.startswith("cuda") else "gloo")
-    return torch.device(name), rank, world
+def step_data(run: Run, config: SFTConfig) -> tuple[list[Batch], list[list[str]]]:
+    """The micro-batches of optimizer step `run.step` on this rank (a pure function of seed, step and rank), and
+    per micro-batch the other descriptions of the margin loss (empty without it)."""
+    items = describe_in_prompt(run.plan.sampler.draws(run.step, run.plan.per_step, run.rank, run.world),
+                               config.desc_in_prompt, config.seed, run.step, run.rank)
+    margin = config.margin_weight > 0 and run.plan.group > 0
+    others = other_descriptions(items, run.plan.group) if margin else []
+    batches = make_batches(items, run.tokenizer, run.table, config.max_len, config.batch_size, config.chat_template,
+                           bucket=not margin)
+    return batches, [others[i:i + config.batch_size] for i in range(0, len(others), config.batch_size)]
+
+
+def train_steps(run: Run, config: SFTConfig) -> dict:
+    """Optimizer steps from run.step to config.steps: log, evaluate and save when due; returns the last metrics."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=config.steps, initial=run.step, disable=not config.progress or run.rank != 0, desc="sft",
+               unit="step")
+    started, last = time.perf_counter(), {}
+    while run.step < config.steps:
+        tick = time.perf_counter()
+        batches, others = step_data(run, config)
+        last = sft_step(run.net, run.model, run.table, batches, run.optimizer, run.scheduler, config, run.device,
+                        others)
+        run.step += 1
+        step = run.step
+        last.update(step=step, seconds=time.perf_counter() - tick, elapsed=time.perf_counter() - started)
+        if step % config.log_every == 0 or step == config.steps:
+            run.log(last)
+        bar.update(1)
+        bar.set_postfix(loss=f"{last['loss']:.3f}", lr=f"{last['lr']:.2e}")
+        if run.rank == 0 and (run.plan.held or run.plan.tiers) and eval_due(step, config):
+            last.update(periodic_eval(run, config))
+            run.log({"step": step, **{k: v for k, v in last.items() if k.startswith("eval_")}})
+        if run.rank == 0 and (step == config.steps or (config.save_every > 0 and step % config.save_every == 0)):
+            save_state(run.out_dir, step, run.hyper, run.optimizer, run.scheduler, config)
+        if run.world > 1:
+            torch.distributed.barrier()
+    bar.close()
+    return last
 
 
 def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = None, encoder=None,
@@ -266,126 +227,19 @@ def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = No
     """Run SFT as configured; returns out_dir/checkpoint. `tasks` = (train, heldout) Task lists, `encoder` (a
     TaskEncoder) and `tiers` (tier -> tasks for the steering metric) replace the ones the config names (tests use
     in-process ones)."""
-    out_dir = Path(config.out_dir)
-    device, rank, world = _setup_device(config)
-    if config.threads > 0:
-        torch.set_num_threads(config.threads)
-    model, tokenizer = load_frozen_base(config.base_model, config.base_dtype, device)
-    if encoder is None:
-        from hypernet import SentenceTransformerEncoder
-        from t2l.assets import prepare_encoder
-
-        encoder = SentenceTransformerEncoder(prepare_encoder(config.encoder), device=str(device), name=config.encoder)
-    if encoder.dim != config.hyper.embed_dim:
-        raise ValueError(f"encoder {config.encoder!r} gives {encoder.dim}-d embeddings but hyper.embed_dim is "
-                         f"{config.hyper.embed_dim}")
-    plan = make_plan(config, tokenizer, tasks, tiers)
-    table, held = EmbeddingTable(encoder), plan.held
-
-    torch.manual_seed(config.seed)
-    hyper = HyperLoRA(config.hyper, targets_from_model(model, config.hyper.target_modules)).to(device).train()
-    states = sorted((out_dir / "state").glob("step-*.pt"))
-    # Centre: mean over every training description (each task's phrasings weigh 1/task). Embedding them all takes
-    # minutes on CPU; a resumed run gets the centre back from its state (task_center is a persistent buffer).
-    if config.init_from and not states:
-        warm_start(hyper, config.init_from, config.hyper)
-    if config.center_embeddings and not states and not config.init_from:
-        for t in plan.train_tasks:
-            table.ensure(t)
-        hyper.set_task_center(torch.stack([table.stack(t.train_descriptions).mean(0) for t in plan.train_tasks])
-                              .mean(0).to(device))
-    if config.offset_lora:
-        from hypernet import Adapter
-
-        hyper.set_offset(Adapter.from_peft(config.offset_lora))
-    optimizer, scheduler = build_optimizer(hyper, config)
-    step, metrics_path = 0, out_dir / "metrics.jsonl"
-    if states and not config.resume:
-        raise ValueError(f"{out_dir} holds states of an earlier run: resume it or choose another output folder")
-    if states:
-        step = load_state(states[-1], hyper, optimizer, scheduler, config, RESUME_FREE)
-    if rank == 0:
-        trim_metrics(metrics_path, step)  # a fresh run starts an empty log; a resumed one drops lines after `step`
-    net = hyper
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(hyper, device_ids=[device.index] if device.type == "cuda" else None)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    def log(record: dict) -> None:
-        if rank == 0:
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=config.steps, initial=step, disable=not config.progress or rank != 0, desc="sft", unit="step")
-    started, last = time.perf_counter(), {}
-    while step < config.steps:
-        tick = time.perf_counter()
-        items = describe_in_prompt(plan.sampler.draws(step, plan.per_step, rank, world), config.desc_in_prompt,
-                                   config.seed, step, rank)
-        margin = config.margin_weight > 0 and plan.group > 0
-        others = other_descriptions(items, plan.group) if margin else []
-        batches = make_batches(items, tokenizer, table, config.max_len, config.batch_size, config.chat_template,
-                               bucket=not margin)
-        others = [others[i:i + config.batch_size] for i in range(0, len(others), config.batch_size)]
-        last = sft_step(net, model, table, batches, optimizer, scheduler, config, device, others)
-        step += 1
-        last.update(step=step, seconds=time.perf_counter() - tick, elapsed=time.perf_counter() - started)
-        if step % config.log_every == 0 or step == config.steps:
-            log(last)
-        bar.update(1)
-        bar.set_postfix(loss=f"{last['loss']:.3f}", lr=f"{last['lr']:.2e}")
-        if rank == 0 and (held or plan.tiers) and config.eval_every != -1 and (
-                step == config.steps or (config.eval_every > 0 and step % config.eval_every == 0)):
-            if held:
-                last.update(evaluate(hyper, model, tokenizer, table, held, config, device))
-            last.update(evaluate_steering(hyper, model, tokenizer, table, plan.tiers, config))
-            log({"step": step, **{k: v for k, v in last.items() if k.startswith("eval_")}})
-        if rank == 0 and (step == config.steps or (config.save_every > 0 and step % config.save_every == 0)):
-            save_state(out_dir, step, hyper, optimizer, scheduler, config)
-        if world > 1:
-            torch.distributed.barrier()
-    bar.close()
-    if world > 1:  # DDP must have kept every rank's weights identical; refuse to save a run where it did not
-        digest = torch.stack([p.detach().double().sum() for p in hyper.parameters()]).to(device)
-        copies = [torch.zeros_like(digest) for _ in range(world)]
-        torch.distributed.all_gather(copies, digest)
-        if not all(torch.allclose(c, copies[0], rtol=1e-6, atol=1e-9) for c in copies):
-            raise RuntimeError("DDP ranks hold different hypernet weights after training")
-    final = out_dir / "checkpoint"
-    if rank == 0:
-        provenance = {"trained": True, "objective": "sft", "created_by": "training.sft", "steps": step,
-                      "config": config.to_dict(), "git_commit": git_commit(), "final_metrics": last,
-                      "tasks": {"train": sorted(t.name for t in plan.train_tasks),
-                                "heldout": sorted({t.name for t, _, _ in held})}}
-        save_checkpoint(final, hyper, config.base_model, getattr(encoder, "name", config.encoder), provenance)
-    if world > 1:
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-    return final
+    run = start_run(config, build_optimizer, RESUME_FREE, tasks, encoder, tiers)
+    last = train_steps(run, config)
+    return finish_run(run, config, last)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.sft", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="YAML file of SFTConfig fields (training/configs/*.yaml)")
-    parser.add_argument("--out", help="output folder (overrides out_dir)")
+    add_config_arguments(parser, "SFTConfig (training/configs/*.yaml)", required=True)
+    parser.add_argument("--out", help="output folder (sets out_dir)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest state in the output folder")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a field; nested with dots (hyper.hidden=512); repeatable")
     args = parser.parse_args(argv)
-    bad = [pair for pair in args.sets if "=" not in pair.strip("=")]
-    if bad:
-        parser.error(f"--set expects KEY=VALUE, got {bad}")
-    overrides = {k.strip(): parse_value(v) for k, _, v in (pair.partition("=") for pair in args.sets)}
-    if args.out:
-        overrides["out_dir"] = args.out
-    if args.resume:
-        overrides["resume"] = True
-    final = train_sft(SFTConfig.from_yaml(args.config, **overrides))
-    print(json.dumps({"checkpoint": str(final)}))
+    config = config_from_args(SFTConfig, args, parser, {"out_dir": args.out, "resume": args.resume or None})
+    print(json.dumps({"checkpoint": str(train_sft(config))}))
     return 0
 
 

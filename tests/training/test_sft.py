@@ -13,7 +13,8 @@ import torch
 
 from tests.helpers import HashingEncoder
 from training.data import (IGNORE, EmbeddingTable, FamilySampler, collate, encode, eval_split, pad_id, prompt_ids)
-from training.sft import SFTConfig, completion_loss, lr_factor, parse_value, train_sft
+from training.common import completion_loss, parse_value
+from training.sft import SFTConfig, lr_factor, train_sft
 
 ROOT = Path(__file__).resolve().parents[2]
 
