@@ -1,9 +1,13 @@
 """`t2l bench --smoke` (the CI-sized run of every benchmark, real SmolLM2 + MiniLM, HF engine, real Redis): the
-results file has every promised figure, a markdown summary and a plot. No timing is asserted (noisy machines)."""
+results file has every promised figure, a markdown summary and a plot. No timing is asserted (noisy machines).
+The bench's AdapterService, cache and HF engine are the served ones: built from server/settings.py's defaults with
+server/app.py's arguments (issue #14: it measured a 5 ms batch window that serving does not have)."""
 
 from __future__ import annotations
 
+import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +57,13 @@ def test_smoke_run_writes_every_figure(tmp_path):
     assert results["icl"]["extra_prompt_tokens"] > 0
     assert results["finetune"]["curve"][0]["step"] == 0
     assert out.with_suffix(".md").read_text().startswith("# t2l benchmarks")
+    from server.settings import Settings
+
+    engine = results["engine"]  # the served window and batch; only the multi-adapter knobs are set otherwise
+    assert engine["settings"]["batch_window_ms"] == Settings.model_fields["batch_window_ms"].default
+    assert set(engine["differs_from_served"]) <= {"max_loras", "max_cpu_loras", "max_model_len"}
+    assert results["cache"]["service"]["differs_from_served"] == {}
+    assert "built from the served defaults" in out.with_suffix(".md").read_text()
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -73,3 +84,89 @@ def test_load_counts_every_token_under_concurrency():
 
     out = asyncio.run(run_load(Engine(), [[1, 2]], [None, "a"], concurrency=8, requests=40, max_tokens=5))
     assert out["tokens"] == 200 and out["requests"] == 40
+
+
+# ---- the bench runs what `t2l serve` runs (issue #14) -----------------------------------------------------------
+def _calls(path: Path, name: str) -> list[ast.Call]:
+    return [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)
+            and getattr(n.func, "id", getattr(n.func, "attr", None)) == name]
+
+
+def _settings_args(call: ast.Call) -> list[str | None]:
+    """Which Settings field each argument of a call passes (`settings.x` -> "x"; anything else -> None)."""
+    return [a.attr if isinstance(a, ast.Attribute) and getattr(a.value, "id", "") == "settings" else None
+            for a in call.args]
+
+
+@pytest.mark.parametrize("cls, served_in", [("AdapterService", "build_runtime"), ("HFEngine", "make_engine")])
+def test_bench_passes_the_server_its_own_arguments(cls, served_in):
+    """t2l/bench/served.py builds AdapterService and HFEngine with the same Settings fields, in the same places, as
+    server/app.py: a new or reordered argument there fails here."""
+    (server_call,) = _calls(ROOT / "server" / "app.py", cls)
+    (bench_call,) = _calls(ROOT / "t2l" / "bench" / "served.py", cls)
+    served = [a for a in _settings_args(server_call) if a is not None]
+    assert served and _settings_args(bench_call)[-len(served):] == served, (cls, served_in)
+    assert len(bench_call.args) <= len(server_call.args)  # at most metrics is left out
+
+
+def test_every_bench_service_is_built_from_the_served_settings():
+    """No module of t2l/bench builds a service, engine or cache itself (where a 5 ms window hid before)."""
+    for path in sorted((ROOT / "t2l" / "bench").glob("*.py")):
+        if path.name == "served.py":
+            continue
+        for name in ("AdapterService", "HFEngine", "MemoryCache", "RedisCache", "TieredCache"):
+            assert not _calls(path, name), f"{path.name} builds {name} itself: use t2l/bench/served.py"
+
+
+def test_served_settings_are_the_declared_defaults(monkeypatch, tmp_path):
+    from server.settings import Settings
+    from t2l.bench.served import ENGINE_FIELDS, SERVICE_FIELDS, described, served_settings
+
+    for name in [k for k in os.environ if k.startswith("T2L_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    clean = Settings()
+    monkeypatch.setenv("T2L_BATCH_WINDOW_MS", "5")  # what the bench used to wait: the environment changes nothing
+    monkeypatch.setenv("T2L_MAX_BATCH", "3")
+    monkeypatch.setenv("T2L_HOME", str(tmp_path / "home"))  # ... but where files go
+    settings = served_settings()
+    for name in SERVICE_FIELDS + ENGINE_FIELDS:
+        assert getattr(settings, name) == getattr(clean, name) == Settings.model_fields[name].default, name
+    assert settings.home == tmp_path / "home"
+    assert described(settings)["differs_from_served"] == {}
+    wider = served_settings(max_loras=32, max_cpu_loras=96)
+    assert described(wider)["differs_from_served"] == {"max_loras": [clean.max_loras, 32],
+                                                       "max_cpu_loras": [clean.max_cpu_loras, 96]}
+    with pytest.raises(ValueError, match="not settings"):
+        served_settings(batch_window=5)
+    with pytest.raises(ValueError):  # validated like any Settings
+        served_settings(max_loras=100, max_cpu_loras=10)
+
+
+def test_cache_bench_measures_the_served_service(monkeypatch, tmp_path):
+    """bench_cache's memory hit runs on an AdapterService with the served window, batch, limits and cache budget,
+    even when the environment says otherwise; the results record those settings."""
+    import server.service
+    from hypernet import load_checkpoint, save_checkpoint
+    from server.settings import Settings
+    from t2l.bench.parts import bench_cache, sized_adapters
+    from tests.helpers import HashingEncoder, tiny_hypernet, tiny_llama, tiny_llama_config
+
+    built = []
+
+    class Recording(server.service.AdapterService):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            built.append(self)
+
+    monkeypatch.setattr(server.service, "AdapterService", Recording)
+    monkeypatch.setenv("T2L_BATCH_WINDOW_MS", "5")
+    save_checkpoint(tmp_path / "ckpt", tiny_hypernet(tiny_llama(), head_noise=0.05), "tiny-llama", "test/hashing")
+    out = bench_cache(sized_adapters(tiny_llama_config()), None, 2, load_checkpoint(tmp_path / "ckpt"),
+                      HashingEncoder())
+    (service,) = built
+    defaults = {name: field.default for name, field in Settings.model_fields.items()}
+    assert service.window_s == defaults["batch_window_ms"] / 1000 and service.max_batch == defaults["max_batch"]
+    assert service.max_chars == defaults["max_description_chars"] and service.lock_ttl_ms == defaults["lock_ttl_ms"]
+    assert service.cache.memory.max_bytes == defaults["cache_max_bytes"] and service.cache.redis is None
+    assert out["service"]["differs_from_served"] == {} and out["service_memory_hit"]["n"] == 2

@@ -71,12 +71,15 @@ def sized_adapters(base_config) -> dict[str, Adapter]:
 def bench_cache(adapters: dict[str, Adapter], redis_url: str | None, repeats: int, checkpoint=None,
                 encoder=None) -> dict:
     """Per adapter size: Redis hit (GET + checksum + deserialise), blob decode alone, PEFT folder write; and the
-    service's memory hit (what a warm request pays: key hash + LRU lookup + the decoded adapter)."""
-    from server.cache import MemoryCache, RedisCache, TieredCache
+    service's memory hit (what a warm request pays: key hash + LRU lookup + the decoded adapter), on an
+    AdapterService and cache built from the served settings."""
+    from .served import adapter_service, described, redis_cache, service_cache, served_settings
+
+    settings = served_settings()
 
     async def run() -> dict:
         out: dict = {"sizes": {}}
-        redis = RedisCache(redis_url) if redis_url else None
+        redis = redis_cache(redis_url, settings) if redis_url else None
         loop = asyncio.get_running_loop()
         for name, adapter in adapters.items():
             blob = adapter.to_bytes()
@@ -97,9 +100,7 @@ def bench_cache(adapters: dict[str, Adapter], redis_url: str | None, repeats: in
                 await redis.delete(key, f"t2l-bench-{name}")
             out["sizes"][name] = row
         if checkpoint is not None and encoder is not None:
-            from server.service import AdapterService
-
-            service = AdapterService(checkpoint, encoder, TieredCache(MemoryCache(2**30), redis), "bench")
+            service = adapter_service(checkpoint, encoder, service_cache(settings, redis), "bench", settings)
             text = descriptions(1, " memory-hit")[0]
             await service.get_or_create(text)
             samples = []
@@ -109,6 +110,7 @@ def bench_cache(adapters: dict[str, Adapter], redis_url: str | None, repeats: in
                 samples.append((loop.time() - start) * 1000)
             assert record.source == "memory"
             out["service_memory_hit"] = spread(samples[1:])
+            out["service"] = described(settings)
             await service.close()
         if redis is not None:
             await redis.close()

@@ -11,6 +11,16 @@ def _ms(d: dict | None) -> str:
     return f"{d['median_ms']:.2f} ({d['p25_ms']:.2f}-{d['p75_ms']:.2f})"
 
 
+def _service_line(engine: dict) -> list[str]:
+    """The service settings of the engine benchmarks: the served defaults, and what differs from them."""
+    if "settings" not in engine:  # results written before the bench recorded them
+        return []
+    used, differs = engine["settings"], engine["differs_from_served"]
+    other = ", ".join(f"{k} {v[1]} (served {v[0]})" for k, v in differs.items()) or "nothing"
+    return ["", f"AdapterService and engine built from the served defaults (server/settings.py): batch window "
+                f"{used['batch_window_ms']} ms, hypernet batch up to {used['max_batch']}; set otherwise here: {other}."]
+
+
 def markdown(results: dict) -> str:
     s = results["summary"]
     lines = [f"# t2l benchmarks: {results['host_kind']} ({results['cpus']} CPUs, torch threads "
@@ -21,6 +31,7 @@ def markdown(results: dict) -> str:
              "|---|---|---|---|"]
     for key, t in s["targets"].items():
         lines.append(f"| {key} | {s.get(key)} | {t['target']} | {t['met']} |")
+    lines += _service_line(results.get("engine", {}))
     lines += ["", "## Adapter generation (encode + hypernet pass + split), ms per batch", "",
               "| variant | params | " + " | ".join(f"batch {b}" for b in results["generation"]["L"]["batches"])
               + " | per adapter at largest | ratio |", "|---|---|" + "---|" * (len(results["generation"]["L"][

@@ -138,28 +138,26 @@ def run_bench(config: BenchConfig) -> Path:
 
 
 async def _engine_part(config: BenchConfig, checkpoint, encoder, base_path: str, tokenizer, heldout) -> dict:
-    from server.cache import MemoryCache, TieredCache
-    from server.service import AdapterService
-    from server.settings import Settings
     from training.data import prompt_ids
 
+    from .served import adapter_service, described, hf_engine, service_cache, served_settings
     from .serving import bench_cold_warm, bench_hot_load, bench_icl, bench_multi_adapter
 
+    # the served defaults, except what the multi-adapter figure needs: up to max(distinct) adapters loaded and as
+    # many in one batch as requests in flight; a shorter context (every prompt here is short)
     most = max(config.distinct)
-    settings = Settings(max_loras=min(most, max(config.concurrencies)), max_cpu_loras=most + 32,
-                        max_model_len=1024)
+    settings = served_settings(max_loras=min(most, max(config.concurrencies)), max_cpu_loras=most + 32,
+                               max_model_len=1024)
     if config.engine == "vllm":
         from server.engines.vllm_engine import VLLMEngine
 
         engine = VLLMEngine(base_path, settings, checkpoint.config.rank, checkpoint.config.target_modules)
     else:
-        from server.engines.hf_engine import HFEngine
-
-        engine = HFEngine(base_path, settings.max_cpu_loras, max(config.concurrencies), 5.0, "cpu")
-    service = AdapterService(checkpoint, encoder, TieredCache(MemoryCache(2**31)), base_path)
+        engine = hf_engine(base_path, settings)
+    service = adapter_service(checkpoint, encoder, service_cache(settings), base_path, settings)
     await engine.start()
     try:
-        out = {"engine": {"name": engine.name, "max_loras": settings.max_loras}}
+        out = {"engine": {"name": engine.name, "max_loras": settings.max_loras, **described(settings)}}
         out["hot_load"] = {engine.name: await bench_hot_load(engine, service, max(3, config.repeats // 2))}
         prompt = prompt_ids(tokenizer, "Translate to French: the cat sleeps on the warm stone.")
         out["cold_warm"] = await bench_cold_warm(engine, service, prompt, config.cold_warm_n, config.e2e_tokens)
@@ -171,9 +169,7 @@ async def _engine_part(config: BenchConfig, checkpoint, encoder, base_path: str,
     finally:
         await engine.close()
     if config.engine == "vllm":  # the HF engine's hot load too (it keeps adapters in memory, no folder)
-        from server.engines.hf_engine import HFEngine
-
-        hf = HFEngine(base_path, settings.max_cpu_loras, 8, 5.0, "cpu")
+        hf = hf_engine(base_path, settings)
         await hf.start()
         try:
             out["hot_load"]["hf"] = await bench_hot_load(hf, service, max(3, config.repeats // 2))
