@@ -164,37 +164,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from training.eval_run import EvalInputs, run_eval
-    from training.evaluate import METHODS, EvalConfig
+    from training.config import config_from_args
+    from training.eval_run import EvalRunConfig, run_configured
 
-    methods = tuple(args.methods or METHODS)
-    unknown = sorted(set(methods) - set(METHODS))
-    if unknown:
-        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
-    for name in ("sft", "recon", "multitask", "oracles", "library"):
-        value = getattr(args, name)
-        if value is not None and not Path(value).exists():
-            raise FileNotFoundError(f"--{name} {value} does not exist")
-    inputs = EvalInputs(base_model=args.base_model, sft=args.sft, recon=args.recon, multitask=args.multitask,
-                        oracles=args.oracles, tasks=args.tasks, library=args.library, methods=methods)
-    config = EvalConfig(examples_per_task=args.examples, batch_size=args.batch_size, seed=args.seed)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    if args.tasks == "tiers":
-        from training.eval_tiers import run_tiers
-
-        if args.reuse_methods and not args.reuse:
-            raise ValueError("--reuse-methods needs --reuse EVAL_JSON")
-        if args.reuse and not Path(args.reuse).is_file():
-            raise FileNotFoundError(f"--reuse {args.reuse} does not exist")
-        results = run_tiers(inputs, config, Path(args.out), steering_per_task=args.steering_examples,
-                            reuse=Path(args.reuse) if args.reuse else None, reuse_methods=tuple(args.reuse_methods))
-        print(json.dumps({k: results.get(k) for k in ("tiers", "steering", "summary", "skipped")}, indent=1))
-        return 0
-    results = run_eval(inputs, config, Path(args.out))
-    print(json.dumps({"summary": results["summary"], "skipped": results["skipped"], "out": args.out}, indent=1))
+    shortcuts = {"out_dir": args.out, "threads": args.threads, "steering_examples": args.steering_examples,
+                 "reuse": args.reuse, "reuse_methods": args.reuse_methods,
+                 **{f"inputs.{k}": getattr(args, k) for k in ("sft", "recon", "multitask", "oracles", "tasks",
+                                                              "library", "methods", "base_model")},
+                 "scoring.examples_per_task": args.examples, "scoring.batch_size": args.batch_size,
+                 "scoring.seed": args.seed}
+    config = config_from_args(EvalRunConfig, args, None, shortcuts)
+    print(json.dumps(run_configured(config), indent=1))
     return 0
 
 
@@ -292,35 +272,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("train", help="train: sft (hypernet through the base model), recon (distil a LoRA library), "
-                                     "lora (peft baselines); the rest of the line goes to the trainer (--help)")
+                                     "lora (peft baselines); the rest of the line goes to the trainer (--help): "
+                                     "--config YAML, --set KEY=VALUE and its flags")
     p.add_argument("trainer", choices=["sft", "recon", "lora"])
     p.add_argument("rest", nargs=argparse.REMAINDER, help="the trainer's own arguments")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("eval", help="score base, base+description, multi-task LoRA, T2L and oracle LoRAs on "
-                                    "held-out tasks; writes eval.json, eval.md, eval.png, adapters.png")
-    p.add_argument("--out", required=True, help="output folder")
+                                    "held-out tasks; writes eval.json, eval.md, eval.png, adapters.png. Configured "
+                                    "by --config YAML (training.eval_run.EvalRunConfig) and --set KEY=VALUE; the "
+                                    "flags below set its fields")
+    p.add_argument("--config", help="YAML file of EvalRunConfig fields (inputs: ..., scoring: ..., out_dir, ...)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field; nested with dots (inputs.sft=DIR, scoring.max_len=512); repeatable")
+    p.add_argument("--out", help="output folder (out_dir; default runs/eval)")
     p.add_argument("--sft", help="SFT hypernet checkpoint folder (t2l_sft, t2l_sft_random_desc)")
     p.add_argument("--recon", help="reconstruction hypernet checkpoint folder (t2l_recon)")
     p.add_argument("--multitask", help="multi-task LoRA PEFT folder (multitask_lora)")
     p.add_argument("--oracles", help="folder of per-task PEFT folders (oracle)")
-    p.add_argument("--tasks", choices=["heldout", "library", "bbh", "tiers"], default="heldout",
-                   help="task set: held-out tasks, the recon library's training tasks (with --library), or the "
-                        "three tiers of the description-necessary suite + steering margins (tiers)")
-    p.add_argument("--steering-examples", type=int, default=4,
-                   help="examples per task for the steering margins (--tasks tiers; default: %(default)s)")
+    p.add_argument("--tasks", choices=["heldout", "library", "bbh", "tiers"],
+                   help="task set: held-out tasks (default), the recon library's training tasks (with --library), "
+                        "or the three tiers of the description-necessary suite + steering margins (tiers)")
+    p.add_argument("--steering-examples", type=int,
+                   help="examples per task for the steering margins (--tasks tiers; default 4)")
     p.add_argument("--reuse", help="--tasks tiers: an earlier tiers eval.json (same --examples/--seed) whose "
                                    "scores --reuse-methods take instead of being run (e.g. baselines whose LoRAs "
                                    "are gone); eval.json records it")
-    p.add_argument("--reuse-methods", nargs="+", default=[], choices=["base", "base_desc", "multitask_lora", "oracle"],
+    p.add_argument("--reuse-methods", nargs="+", choices=["base", "base_desc", "multitask_lora", "oracle"],
                    help="methods to take from --reuse (they do not depend on the hypernet checkpoint)")
     p.add_argument("--library", help="library folder (for --tasks library)")
     p.add_argument("--methods", nargs="+", help="subset of methods (default: all whose inputs are given)")
-    p.add_argument("--examples", type=int, default=20, help="evaluation examples per task (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    p.add_argument("--base-model", default=assets.DEFAULT_BASE_MODEL)
+    p.add_argument("--examples", type=int, help="evaluation examples per task (default 20)")
+    p.add_argument("--batch-size", type=int, help="sequences per forward (default 16)")
+    p.add_argument("--seed", type=int, help="picks the examples and the random descriptions (default 0)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default 0: torch's)")
+    p.add_argument("--base-model", help=f"the frozen base model (default {assets.DEFAULT_BASE_MODEL})")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("bench", help="benchmarks: generation, cache, hot load, cold vs warm, multi-adapter serving, "

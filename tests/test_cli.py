@@ -53,3 +53,31 @@ def test_cli_errors_are_one_clear_line(tiny_base, tmp_path, capsys):
                  str(other), "a task"]) == 2
     assert "does not fit this base model" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_eval_flags_yaml_and_set_build_one_config(tmp_path, monkeypatch, capsys):
+    """`t2l eval` flags are shortcuts over the EvalRunConfig YAML and --set (the run itself is replaced)."""
+    import training.eval_run as eval_run
+
+    seen = []
+    monkeypatch.setattr(eval_run, "run_configured", lambda config: seen.append(config) or {"ok": True})
+    path = tmp_path / "eval.yaml"
+    path.write_text("out_dir: from-yaml\ninputs: {methods: [base, oracle]}\nscoring: {examples_per_task: 3}\n")
+    assert main(["eval", "--config", str(path), "--set", "scoring.max_len=512", "--examples", "5",
+                 "--tasks", "tiers", "--reuse-methods", "base"]) == 0
+    config = seen[0]
+    assert (config.out_dir, config.inputs.methods, config.inputs.tasks) == ("from-yaml", ("base", "oracle"), "tiers")
+    assert (config.scoring.examples_per_task, config.scoring.max_len, config.reuse_methods) == (5, 512, ("base",))
+    assert json.loads(capsys.readouterr().out) == {"ok": True}
+
+
+def test_eval_refuses_bad_input_in_one_line(tmp_path, capsys):
+    assert main(["eval", "--out", str(tmp_path / "e"), "--sft", str(tmp_path / "missing")]) == 2
+    assert "--sft" in capsys.readouterr().err
+    assert main(["eval", "--out", str(tmp_path / "e"), "--methods", "nope"]) == 2
+    assert "unknown methods ['nope']" in capsys.readouterr().err
+    assert main(["eval", "--set", "inputs.nope=1"]) == 2
+    assert "unknown EvalInputs fields" in capsys.readouterr().err
+    assert main(["eval", "--tasks", "tiers", "--reuse-methods", "base"]) == 2
+    assert "needs --reuse" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()

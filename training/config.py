@@ -114,15 +114,18 @@ def add_config_arguments(parser: argparse.ArgumentParser, what: str, required: b
                         help="override a field; nested with dots (hyper.rank=16); repeatable")
 
 
-def config_from_args(cls: type[C], args: argparse.Namespace, parser: argparse.ArgumentParser,
+def config_from_args(cls: type[C], args: argparse.Namespace, parser: argparse.ArgumentParser | None,
                      shortcuts: Mapping[str, Any] = ()) -> C:
     """The config of a command line: its YAML (--config, when given), then --set, then the `shortcuts` {field:
-    flag value} whose flag was given (value not None). A bad --set pair or field name is a usage error."""
+    flag value} whose flag was given (value not None). A bad --set pair or field is a usage error of `parser`
+    (without one, the ValueError propagates)."""
     try:
         overrides = parse_sets(args.sets)
         overrides.update({k: v for k, v in dict(shortcuts).items() if v is not None})
         return cls.from_yaml(args.config, **overrides) if args.config else cls.from_dict({}, **overrides)
     except ValueError as exc:
+        if parser is None:
+            raise
         parser.error(str(exc))
 
 

@@ -1,28 +1,49 @@
 """The `t2l eval` run: build the methods whose inputs exist, score them (training.evaluate), write eval.json,
-eval.md and the plots. Scores are cached per method under out/scores, so an evaluation can be run in parts."""
+eval.md and the plots. Scores are cached per method under out/scores, so an evaluation can be run in parts.
+
+Configured like the trainers (training.config): an EvalRunConfig from YAML, `--set` overrides (inputs.sft=...,
+scoring.examples_per_task=5) and the command line's flags as shortcuts (`t2l eval --sft DIR --examples 5`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from hypernet import Adapter
+from hypernet.adapter import WEIGHTS_NAME
+from t2l.assets import DEFAULT_BASE_MODEL
+from training.config import ConfigFile
 from training.evaluate import METHODS, EvalConfig, Method, evaluate_methods, random_description
+
+TASK_SETS = ("heldout", "library", "bbh", "tiers")  # what `inputs.tasks` may name
 
 
 @dataclass
 class EvalInputs:
     """What to compare. A missing path drops its method(s) from the run (and the report says so)."""
 
-    base_model: str = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the frozen base model
+    base_model: str = DEFAULT_BASE_MODEL  # the frozen base model
     sft: str | None = None  # SFT hypernet checkpoint folder -> t2l_sft, t2l_sft_random_desc
     recon: str | None = None  # reconstruction hypernet checkpoint folder -> t2l_recon
     multitask: str | None = None  # multi-task LoRA PEFT folder -> multitask_lora
     oracles: str | None = None  # folder of per-task PEFT folders (training.lora_library oracle) -> oracle
-    tasks: str = "heldout"  # heldout | library (recon library tasks, training descriptions) | tiers (issue #12)
+    tasks: str = "heldout"  # heldout | library (recon library, training descriptions) | bbh | tiers (issue #12)
     library: str | None = None  # for tasks=library: the library folder whose tasks to score
     methods: tuple[str, ...] = METHODS  # subset to run
+
+
+@dataclass
+class EvalRunConfig(ConfigFile):
+    """A whole `t2l eval` run: what to compare, how to score it, where the results go."""
+
+    inputs: EvalInputs = field(default_factory=EvalInputs)  # checkpoints, LoRA folders, task set, methods
+    scoring: EvalConfig = field(default_factory=EvalConfig)  # examples per task, lengths, batch size, seed
+    out_dir: str = "runs/eval"  # eval.json, eval.md, the plots and scores/ (the per-method score cache)
+    threads: int = 0  # torch CPU threads (0 = torch's default)
+    steering_examples: int = 4  # tasks=tiers: examples per task for the steering margins
+    reuse: str = ""  # tasks=tiers: an earlier tiers eval.json (same examples and seed) whose scores reuse_methods take
+    reuse_methods: tuple[str, ...] = ()  # methods taken from `reuse` (base, base_desc, multitask_lora, oracle)
 
 
 def _t2l_method(name: str, checkpoint_dir: str, encoder_cache: dict, description=None) -> Method:
@@ -44,7 +65,7 @@ def _t2l_method(name: str, checkpoint_dir: str, encoder_cache: dict, description
 
 def _fingerprint(folder: str) -> str:
     """Folder + size and mtime of every adapter file under it (changes when any adapter is retrained)."""
-    files = sorted(Path(folder).rglob("adapter_model.safetensors"))
+    files = sorted(Path(folder).rglob(WEIGHTS_NAME))
     return f"{Path(folder).resolve()}:" + ",".join(f"{f.parent.name}/{f.stat().st_size}/{f.stat().st_mtime_ns}"
                                                   for f in files)
 
@@ -168,3 +189,43 @@ def run_eval(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None, 
         plot_adapter_map([sft.adapter(t, d) for t, d in pairs], [t.family for t, _ in pairs],
                          out_dir / "adapters.png", "T2L (SFT) adapters of held-out task descriptions, PCA")
     return results
+
+
+def check_run(config: EvalRunConfig) -> None:
+    """Refuse, before any model loads, a run whose methods, task set or input paths are wrong (ValueError or
+    FileNotFoundError, one line each)."""
+    inputs = config.inputs
+    unknown = sorted(set(inputs.methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+    if inputs.tasks not in TASK_SETS:
+        raise ValueError(f"unknown task set {inputs.tasks!r}; choose from {list(TASK_SETS)}")
+    for name in ("sft", "recon", "multitask", "oracles", "library"):
+        value = getattr(inputs, name)
+        if value is not None and not Path(value).exists():
+            raise FileNotFoundError(f"--{name} {value} does not exist")
+    if config.reuse_methods and not config.reuse:
+        raise ValueError("--reuse-methods needs --reuse EVAL_JSON")
+    if config.reuse and inputs.tasks != "tiers":
+        raise ValueError("--reuse works with --tasks tiers only")
+    if config.reuse and not Path(config.reuse).is_file():
+        raise FileNotFoundError(f"--reuse {config.reuse} does not exist")
+
+
+def run_configured(config: EvalRunConfig) -> dict:
+    """Check and run an evaluation (tiers or one task set); returns the summary `t2l eval` prints."""
+    check_run(config)
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    out = Path(config.out_dir)
+    if config.inputs.tasks == "tiers":
+        from training.eval_tiers import run_tiers
+
+        results = run_tiers(config.inputs, config.scoring, out, steering_per_task=config.steering_examples,
+                            reuse=Path(config.reuse) if config.reuse else None,
+                            reuse_methods=tuple(config.reuse_methods))
+        return {k: results.get(k) for k in ("tiers", "steering", "summary", "skipped")}
+    results = run_eval(config.inputs, config.scoring, out)
+    return {"summary": results["summary"], "skipped": results["skipped"], "out": config.out_dir}

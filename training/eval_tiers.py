@@ -162,9 +162,10 @@ def plot_tier_adapters(checkpoint_dir: str, tasks: Sequence, path: Path) -> Path
 
 
 def _has_oracle(folder: str, task_name: str) -> bool:
+    from hypernet.adapter import WEIGHTS_NAME
     from training.lora_library import adapter_dirname
 
-    return (Path(folder) / adapter_dirname(task_name) / "adapter_model.safetensors").exists()
+    return (Path(folder) / adapter_dirname(task_name) / WEIGHTS_NAME).exists()
 
 
 def tier_table(results: dict) -> str:

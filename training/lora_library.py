@@ -9,6 +9,7 @@ PEFT folders (`hypernet.Adapter` reads them back).
     python -m training.lora_library multitask --out runs/multitask                # one LoRA over all train tasks
     python -m training.lora_library suite-multitask --out runs/suite-multitask    # the suite's grouped draws
     python -m training.lora_library suite-oracle --tasks 16 --out runs/suite-oracles  # spread trained + held-out ops
+    python -m training.lora_library --config lora.yaml --set steps=40     # LoRATrainConfig fields, kind included
 
 Training data never includes a task's evaluation examples: `training.data.eval_split` sets the first
 `eval_examples` of a seeded permutation aside for `t2l eval` and these trainers draw only from the rest.
@@ -23,7 +24,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -32,15 +33,22 @@ import torch
 from torch import nn
 
 from hypernet import HyperConfig
+from hypernet.adapter import WEIGHTS_NAME
+from t2l.assets import DEFAULT_BASE_MODEL
 from training.common import completion_loss, load_frozen_base, warmup_decay
+from training.config import ConfigFile, add_config_arguments, config_from_args
 from training.data import FamilySampler, collate, encode, eval_split, pad_id, token_length
 
 
-@dataclass
-class LoRATrainConfig:
-    """How one library LoRA is trained. Defaults: the CPU budget (~1 minute per task on 2 cores)."""
+KINDS = ("oracle", "multitask", "suite-multitask", "suite-oracle")
 
-    base_model: str = "HuggingFaceTB/SmolLM2-135M-Instruct"  # HF id or folder of the frozen base model
+
+@dataclass
+class LoRATrainConfig(ConfigFile):
+    """How library LoRAs are trained, and (kind .. out_dir) which ones `python -m training.lora_library` trains.
+    Defaults: the CPU budget (~1 minute per task on 2 cores)."""
+
+    base_model: str = DEFAULT_BASE_MODEL  # HF id or folder of the frozen base model
     hyper: HyperConfig = field(default_factory=HyperConfig)  # rank, alpha, rsLoRA, target modules to match
     steps: int = 20  # AdamW steps per LoRA
     batch_size: int = 8  # examples per step
@@ -50,10 +58,18 @@ class LoRATrainConfig:
     eval_examples: int = 20  # per task, set aside for evaluation and never trained on
     seed: int = 0  # data order and LoRA A init
     threads: int = 0  # torch CPU threads (0 = default)
+    kind: str = "oracle"  # oracle (one per task) | multitask | suite-multitask | suite-oracle
+    tasks: str = "heldout"  # oracle: heldout | library | comma-separated names; suite-oracle: trained ops to spread
+    library_size: int = 16  # oracle with tasks=library: tasks in the reconstruction library
+    split: str = "default"  # committed split (training/splits/<name>.json) the task sets come from
+    out_dir: str = ""  # output folder (one sub-folder per LoRA for the oracles)
 
     def __post_init__(self) -> None:
         if isinstance(self.hyper, dict):
             self.hyper = HyperConfig.from_dict({**HyperConfig().to_dict(), **self.hyper})
+        self.tasks = str(self.tasks)
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
 
 
 def lora_config(hyper: HyperConfig):
@@ -96,7 +112,7 @@ def train_lora(model: nn.Module, tokenizer, draw: Callable[[int, int], list], co
     peft_model.eval()
     out.mkdir(parents=True, exist_ok=True)
     peft_model.save_pretrained(str(out))
-    record = {**meta, "config": {**asdict(config), "hyper": config.hyper.to_dict()}, "log": log,
+    record = {**meta, "config": config.to_dict(), "log": log,
               "train_seconds": time.perf_counter() - started}
     (out / "train_log.json").write_text(json.dumps(record, indent=1))
     peft_model.unload()  # the same base model object, LoRA layers removed, for the next task
@@ -146,7 +162,7 @@ def train_oracles(tasks: Sequence, config: LoRATrainConfig, out_dir: Path, model
     folders = []
     for task in tqdm(tasks, desc="oracle LoRAs", unit="task"):
         folder = out_dir / adapter_dirname(task.name)
-        if not (folder / "adapter_model.safetensors").exists():
+        if not (folder / WEIGHTS_NAME).exists():
             train_lora(model, tokenizer, task_draw(task, config, fits), config, folder,
                        {"task": task.name, "family": task.family, "kind": "oracle"})
         folders.append(folder)
@@ -201,53 +217,65 @@ def adapter_dirname(task_name: str) -> str:
     return task_name.replace(":", "__").replace("/", "_")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from training.tasks import load_split, load_tasks
+def named_tasks(config: LoRATrainConfig) -> list:
+    """The tasks an `oracle` run trains: the split's held-out tasks, the reconstruction library, or named ones."""
+    from training.tasks import load_named_tasks, load_split, load_tasks
 
-    parser = argparse.ArgumentParser(prog="python -m training.lora_library", description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=["oracle", "multitask", "suite-multitask", "suite-oracle"])
-    parser.add_argument("--tasks", default="heldout", help="oracle: heldout | library | comma-separated task names")
-    parser.add_argument("--library-size", type=int, default=16, help="tasks in the reconstruction library")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--steps", type=int, default=LoRATrainConfig.steps)
-    parser.add_argument("--batch-size", type=int, default=LoRATrainConfig.batch_size)
-    parser.add_argument("--lr", type=float, default=LoRATrainConfig.lr)
-    parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--split", default="default")
-    args = parser.parse_args(argv)
-    config = LoRATrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, threads=args.threads)
-    out = Path(args.out)
-    if args.kind == "suite-multitask":
+    if config.tasks == "heldout":
+        return load_tasks("heldout", config.split)
+    if config.tasks == "library":
+        return library_tasks(load_tasks("train", config.split), config.library_size, config.seed)
+    names = [n.strip() for n in config.tasks.split(",") if n.strip()]
+    split = load_split(config.split)
+    unknown = [n for n in names if n not in set(split.train) | set(split.heldout)]
+    if unknown:
+        raise ValueError(f"unknown task names: {unknown}")
+    return load_named_tasks(names)
+
+
+def run(config: LoRATrainConfig) -> dict:
+    """Train what config.kind names into config.out_dir; returns the summary line."""
+    from training.tasks import load_tasks
+
+    if not config.out_dir:
+        raise ValueError("no output folder: set out_dir (--out)")
+    out = Path(config.out_dir)
+    if config.kind == "suite-multitask":
         train_suite_multitask(config, out)
-        print(json.dumps({"suite-multitask": str(out)}))
-        return 0
-    if args.kind == "suite-oracle":
-        tasks = suite_oracle_tasks(int(args.tasks) if args.tasks.isdigit() else 16)
+        return {"suite-multitask": str(out)}
+    if config.kind == "multitask":
+        train_multitask(load_tasks("train", config.split), config, out)
+        return {"multitask": str(out)}
+    if config.kind == "suite-oracle":
+        tasks = suite_oracle_tasks(int(config.tasks) if config.tasks.isdigit() else 16)
         config.eval_examples = 0
-        folders = train_oracles(tasks, config, out)
-        (out / "index.json").write_text(json.dumps({t.name: f.name for t, f in zip(tasks, folders)}, indent=1))
-        print(json.dumps({"oracles": len(folders), "out": str(out)}))
-        return 0
-    if args.kind == "multitask":
-        train_multitask(load_tasks("train", args.split), config, out)
-        print(json.dumps({"multitask": str(out)}))
-        return 0
-    if args.tasks == "heldout":
-        tasks = load_tasks("heldout", args.split)
-    elif args.tasks == "library":
-        tasks = library_tasks(load_tasks("train", args.split), args.library_size, config.seed)
     else:
-        from training.tasks import load_named_tasks
-
-        names = [n.strip() for n in args.tasks.split(",") if n.strip()]
-        known = set(load_split(args.split).train) | set(load_split(args.split).heldout)
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            parser.error(f"unknown task names: {unknown}")
-        tasks = load_named_tasks(names)
+        tasks = named_tasks(config)
     folders = train_oracles(tasks, config, out)
     (out / "index.json").write_text(json.dumps({t.name: f.name for t, f in zip(tasks, folders)}, indent=1))
-    print(json.dumps({"oracles": len(folders), "out": str(out)}))
+    return {"oracles": len(folders), "out": str(out)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.lora_library", description=__doc__.split("\n\n")[0])
+    parser.add_argument("kind", nargs="?", choices=KINDS, help="what to train (sets kind; default oracle)")
+    add_config_arguments(parser, "LoRATrainConfig")
+    parser.add_argument("--tasks", help="oracle: heldout | library | comma-separated task names; suite-oracle: count")
+    parser.add_argument("--library-size", type=int, help="tasks in the reconstruction library")
+    parser.add_argument("--out", help="output folder (sets out_dir)")
+    parser.add_argument("--steps", type=int, help="sets steps")
+    parser.add_argument("--batch-size", type=int, help="sets batch_size")
+    parser.add_argument("--lr", type=float, help="sets lr")
+    parser.add_argument("--threads", type=int, help="sets threads")
+    parser.add_argument("--split", help="sets split")
+    args = parser.parse_args(argv)
+    config = config_from_args(LoRATrainConfig, args, parser, {
+        "kind": args.kind, "tasks": args.tasks, "library_size": args.library_size, "out_dir": args.out,
+        "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "threads": args.threads,
+        "split": args.split})
+    if not config.out_dir:
+        parser.error("no output folder: --out FOLDER (or out_dir: in the YAML)")
+    print(json.dumps(run(config)))
     return 0
 
 

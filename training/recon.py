@@ -7,7 +7,7 @@ LoRA weights; both sides share rank, alpha and rsLoRA, so the matrices compare d
 so this runs in seconds per hundred steps on CPU. Reported per task: relative error of delta W = scale * B A, the
 quantity the base model actually sees.
 
-    python -m training.recon --library runs/library --out runs/recon [--steps 1500]
+    python -m training.recon --library runs/library --out runs/recon [--steps 1500] [--config FILE] [--set lr=3e-4]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -25,25 +25,38 @@ import torch
 from torch import Tensor
 
 from hypernet import Adapter, HyperConfig, HyperLoRA, save_checkpoint
+from hypernet.adapter import WEIGHTS_NAME
+from t2l.assets import DEFAULT_ENCODER
 from training.common import warmup_decay
+from training.config import ConfigFile, add_config_arguments, config_from_args
 
 
 @dataclass
-class ReconConfig:
+class ReconConfig(ConfigFile):
     """A reconstruction run. Defaults: the CPU case (a 16-task library in about a minute)."""
 
     hyper: HyperConfig = field(default_factory=HyperConfig)  # the hypernetwork (must match the library's LoRAs)
-    encoder: str = "sentence-transformers/all-MiniLM-L6-v2"  # description encoder (frozen)
+    encoder: str = DEFAULT_ENCODER  # description encoder (frozen)
     steps: int = 1500  # AdamW steps; each sees every library task once
-    lr: float = 1e-3  # peak learning rate, cosine decay to 10% after 50 warmup steps
+    lr: float = 1e-3  # peak learning rate
     weight_decay: float = 0.01  # AdamW weight decay
     seed: int = 0  # init and description draws
+    warmup_steps: int = 50  # linear warmup, then cosine decay
+    min_lr_ratio: float = 0.1  # the decay ends at min_lr_ratio * lr
+    library: str = ""  # folder of oracle LoRAs to distil (training.lora_library oracle --tasks library)
+    out_dir: str = "runs/recon"  # where checkpoint/ and recon.json go
+    threads: int = 0  # torch CPU threads (0 = torch's default)
+    progress: bool = True  # show a progress bar
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hyper, dict):
+            self.hyper = HyperConfig.from_dict({**HyperConfig().to_dict(), **self.hyper})
 
 
 def load_library(folder: Path) -> tuple[list[str], list[Adapter]]:
     """(task names, adapters) of every adapter sub-folder that has a train_log.json naming its task."""
     names, adapters = [], []
-    for sub in sorted(p for p in Path(folder).iterdir() if (p / "adapter_model.safetensors").exists()):
+    for sub in sorted(p for p in Path(folder).iterdir() if (p / WEIGHTS_NAME).exists()):
         log = json.loads((sub / "train_log.json").read_text())
         names.append(log["task"])
         adapters.append(Adapter.from_peft(sub))
@@ -98,8 +111,8 @@ def train_recon(config: ReconConfig, tasks: Sequence, adapters: Sequence[Adapter
     phrasings = [list(t.train_descriptions) for t in tasks]
     table = {d: e for ps in phrasings for d, e in zip(ps, encoder.embed(ps).float())}
     optimizer = torch.optim.AdamW(hyper.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(  # 50 warmup steps, then cosine to 10%
-        optimizer, lambda s: warmup_decay(s, 50, config.steps, 0.1))
+    schedule = torch.optim.lr_scheduler.LambdaLR(  # warmup, then cosine to min_lr_ratio
+        optimizer, lambda s: warmup_decay(s, config.warmup_steps, config.steps, config.min_lr_ratio))
     rng = np.random.default_rng(config.seed)
     log, started = [], time.perf_counter()
     for step in tqdm(range(config.steps), desc="recon", unit="step", disable=not progress):
@@ -119,7 +132,7 @@ def train_recon(config: ReconConfig, tasks: Sequence, adapters: Sequence[Adapter
         refs_a = [x[i:i + 1].expand(len(phrasings[i]), -1, -1) for x in a_ref]
         refs_b = [x[i:i + 1].expand(len(phrasings[i]), -1, -1) for x in b_ref]
         per_task[task.name] = float(np.mean(delta_errors(lora, refs_a, refs_b)))
-    report = {"config": {**asdict(config), "hyper": config.hyper.to_dict()}, "tasks": [t.name for t in tasks],
+    report = {"config": config.to_dict(), "tasks": [t.name for t in tasks],
               "delta_w_relative_error": per_task, "mean_delta_w_relative_error": float(np.mean(list(per_task.values()))),
               "final_l1": log[-1]["l1"], "log": log, "seconds": round(time.perf_counter() - started, 1)}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -131,22 +144,36 @@ def train_recon(config: ReconConfig, tasks: Sequence, adapters: Sequence[Adapter
     return report
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run_recon(config: ReconConfig) -> dict:
+    """Load config.library and its tasks, the encoder; train; returns the report (out_dir/recon.json)."""
     from hypernet import SentenceTransformerEncoder
     from t2l.assets import prepare_encoder
     from training.tasks import load_named_tasks
 
-    parser = argparse.ArgumentParser(prog="python -m training.recon", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--library", required=True, help="folder of oracle LoRAs (training.lora_library oracle)")
-    parser.add_argument("--out", required=True, help="output folder (checkpoint/ and recon.json)")
-    parser.add_argument("--steps", type=int, default=ReconConfig.steps)
-    parser.add_argument("--lr", type=float, default=ReconConfig.lr)
-    args = parser.parse_args(argv)
-    names, adapters = load_library(Path(args.library))
-    config = ReconConfig(steps=args.steps, lr=args.lr)
+    if not config.library:
+        raise ValueError("no library to distil: set library (--library FOLDER)")
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    names, adapters = load_library(Path(config.library))
     encoder = SentenceTransformerEncoder(prepare_encoder(config.encoder), name=config.encoder)
-    report = train_recon(config, load_named_tasks(names), adapters, encoder, Path(args.out), adapters[0].base_model)
-    print(json.dumps({"checkpoint": str(Path(args.out) / "checkpoint"),
+    return train_recon(config, load_named_tasks(names), adapters, encoder, Path(config.out_dir),
+                       adapters[0].base_model, config.progress)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.recon", description=__doc__.split("\n\n")[0])
+    add_config_arguments(parser, "ReconConfig")
+    parser.add_argument("--library", help="folder of oracle LoRAs (training.lora_library oracle); sets library")
+    parser.add_argument("--out", help="output folder (checkpoint/ and recon.json); sets out_dir")
+    parser.add_argument("--steps", type=int, help="sets steps")
+    parser.add_argument("--lr", type=float, help="sets lr")
+    args = parser.parse_args(argv)
+    config = config_from_args(ReconConfig, args, parser, {"library": args.library, "out_dir": args.out,
+                                                          "steps": args.steps, "lr": args.lr})
+    if not config.library:
+        parser.error("no library to distil: --library FOLDER (or library: in the YAML)")
+    report = run_recon(config)
+    print(json.dumps({"checkpoint": str(Path(config.out_dir) / "checkpoint"),
                       "mean_delta_w_relative_error": report["mean_delta_w_relative_error"]}))
     return 0
 
