@@ -43,9 +43,10 @@ from training.sft_eval import eval_due, periodic_eval
 from training.sft_setup import Run, finish_run, start_run
 from training.state import save_state
 
+# Fields a resumed run may change without changing the past.
 RESUME_FREE = frozenset({"steps", "out_dir", "resume", "device", "eval_every", "save_every", "log_every", "keep_states",
-               "progress", "threads", "eval_examples_per_task", "eval_generate", "eval_max_new_tokens",
-               "eval_batch_size", "max_eval_tasks", "steering_tasks", "steering_per_task"})  # fields a resumed run may change without changing the past
+                         "progress", "threads", "eval_examples_per_task", "eval_generate", "eval_max_new_tokens",
+                         "eval_batch_size", "max_eval_tasks", "steering_tasks", "steering_per_task"})
 
 
 @dataclass

@@ -114,7 +114,7 @@ def start_run(config, build_optimizer, resume_free: frozenset, tasks: tuple[Sequ
         raise ValueError(f"{out_dir} holds states of an earlier run: resume it or choose another output folder")
     step = load_state(states[-1], hyper, optimizer, scheduler, config, resume_free) if states else 0
     if rank == 0:
-        trim_metrics(out_dir / "metrics.jsonl", step)  # a fresh run starts an empty log; a resumed one drops later lines
+        trim_metrics(out_dir / "metrics.jsonl", step)  # fresh: an empty log; resumed: lines after `step` go
     net = hyper
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel

@@ -9,7 +9,6 @@ import pytest
 
 from t2l.prompt import chat_ids, prompt_ids, render, user_turn, with_description
 from tests.training.conftest import toy_task
-from training.tasks import Example
 
 DESCRIPTION = "Answer with the antonym of the given word, in lower case."
 INPUT = "Word: cold\nAntonym:"
