@@ -2,12 +2,13 @@
 server share, so the model is trained on exactly the tokens it is served.
 
 A request is one user turn holding the input, with the task description above it when the description goes into
-the prompt too (`with_description`: "<description>\\n\\n<input>"). With a chat template, the messages are rendered by
-the template with the generation prompt (its default system prompt included); a tokenizer without a template (or
-`chat=False`) reads the turns' text followed by "\\n". The rendered text is tokenised without adding special tokens
-(the template writes its own), which is what `apply_chat_template(..., tokenize=True)` does. `prompt_ids` caps the
-length for training and evaluation: a long prompt loses the START of the user's text (BIG-bench puts the question
-last), never the template's frame. A raw text completion (no turn at all) is `raw_ids`.
+the prompt too (`with_description`: "<description>\\n\\n<input>"; in a chat, in the last user message:
+`describe_messages`). With a chat template, the messages are rendered by the template with the generation prompt
+(its default system prompt included); a tokenizer without a template (or `chat=False`) reads the turns' text
+followed by "\\n". The rendered text is tokenised without adding special tokens (the template writes its own),
+which is what `apply_chat_template(..., tokenize=True)` does. `prompt_ids` caps the length for training and
+evaluation: a long prompt loses the START of the user's text (BIG-bench puts the question last), never the
+template's frame. A raw text completion (no turn at all) is `raw_ids`.
 
 A bottom module: it imports nothing of ours and works with any Hugging Face tokenizer.
 """
@@ -27,6 +28,19 @@ def with_description(description: str | None, text: str) -> str:
 def user_turn(text: str) -> list[Message]:
     """The messages of a request that is one user turn."""
     return [{"role": "user", "content": text}]
+
+
+def describe_messages(description: str | None, messages: Sequence[Message]) -> list[Message]:
+    """A copy of `messages` with the description above the content of the LAST user message (`with_description`);
+    ValueError when a description is given and no message is the user's."""
+    out = [dict(m) for m in messages]
+    if description is None:
+        return out
+    last = max((i for i, m in enumerate(out) if m["role"] == "user"), default=None)
+    if last is None:
+        raise ValueError("the messages have no user message to put the description in")
+    out[last]["content"] = with_description(description, out[last]["content"])
+    return out
 
 
 def uses_template(tokenizer: Any, chat: bool = True) -> bool:
@@ -75,5 +89,5 @@ def prompt_ids(tokenizer: Any, text: str, budget: int | None = None, chat: bool 
     return head + token_ids(tokenizer, text)[-room:] + tail
 
 
-__all__ = ["Message", "chat_ids", "prompt_ids", "raw_ids", "render", "token_ids", "user_turn", "uses_template",
+__all__ = ["Message", "chat_ids", "describe_messages", "prompt_ids", "raw_ids", "render", "token_ids", "user_turn", "uses_template",
            "with_description"]

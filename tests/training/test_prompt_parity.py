@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from t2l.prompt import chat_ids, prompt_ids, render, user_turn, with_description
+from t2l.prompt import chat_ids, describe_messages, prompt_ids, render, user_turn, with_description
 from tests.training.conftest import toy_task
 
 DESCRIPTION = "Answer with the antonym of the given word, in lower case."
@@ -27,19 +27,24 @@ def tokenizer():
         pytest.skip(f"base model assets not prepared (t2l assets prepare): {exc}")
 
 
-def served_ids(tokenizer, text: str, description: str | None) -> tuple[list[int], list[int]]:
-    """(chat completion ids, /v1/generate ids) through server.completions.CompletionService's public prompt
-    methods; its adapter service is only asked to normalise the description (what key_for does first)."""
+def service(tokenizer):
+    """server.completions.CompletionService as far as its prompt methods need: the adapter service is only asked
+    to normalise the description (what key_for does first)."""
     from hypernet.encoder import normalize_description
     from server.completions import CompletionService
 
     adapters = SimpleNamespace(key_for=lambda task: (normalize_description(task), "key"))
-    service = CompletionService(adapters, engine=None, tokenizer=tokenizer, model_name="base", limits=None,
-                                admission=None)
+    return CompletionService(adapters, engine=None, tokenizer=tokenizer, model_name="base", limits=None,
+                             admission=None)
+
+
+def served_ids(tokenizer, text: str, description: str | None) -> tuple[list[int], list[int]]:
+    """(chat completion ids, /v1/generate ids) through the CompletionService's public prompt methods."""
     in_prompt = description is not None
     task = description or DESCRIPTION
-    return (service.chat_prompt_ids([{"role": "user", "content": text}], task, in_prompt),
-            service.generate_ids(task, text, chat=True, in_prompt=in_prompt))
+    served = service(tokenizer)
+    return (served.chat_prompt_ids([{"role": "user", "content": text}], task, in_prompt),
+            served.generate_ids(task, text, chat=True, in_prompt=in_prompt))
 
 
 def training_ids(tokenizer, text: str, description: str | None) -> list[int]:
@@ -64,6 +69,31 @@ def test_served_request_and_training_example_tokenise_identically(tokenizer, des
     text = tokenizer.decode(trained)
     assert text.rstrip().endswith("assistant") and INPUT in text  # the chat frame, the generation prompt
     assert (DESCRIPTION + "\n\n" + INPUT in text) == (description is not None)
+
+
+def test_a_chat_gets_the_description_in_its_last_user_message(tokenizer):
+    messages = [{"role": "system", "content": "Be brief."}, *user_turn("Word: up"),
+                {"role": "assistant", "content": "down"}, *user_turn(INPUT)]
+    described = describe_messages(DESCRIPTION, messages)
+    assert described[-1]["content"] == with_description(DESCRIPTION, INPUT) and described[:3] == messages[:3]
+    assert messages[-1]["content"] == INPUT  # a copy: the request's messages are left alone
+    assert service(tokenizer).chat_prompt_ids(messages, DESCRIPTION, True) == chat_ids(tokenizer, described)
+    with pytest.raises(ValueError, match="no user message"):
+        describe_messages(DESCRIPTION, messages[:1])
+
+
+@pytest.mark.xfail(strict=True, reason="the server still has its own copy of the prompt builder (server/prompts.py "
+                                       "or server/completions.py); when it imports t2l.prompt, drop this marker")
+def test_the_server_builds_prompts_with_t2l_prompt():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "server"
+    imported = {node.module for f in root.rglob("*.py") for node in ast.walk(ast.parse(f.read_text()))
+                if isinstance(node, ast.ImportFrom) and node.module}
+    defined = {node.name for f in root.rglob("*.py") for node in ast.walk(ast.parse(f.read_text()))
+               if isinstance(node, ast.FunctionDef)}
+    assert "t2l.prompt" in imported and "with_description" not in defined
 
 
 def test_evaluation_rows_use_the_same_prompt(tokenizer):
