@@ -127,9 +127,11 @@ class SentenceTransformerEncoder:
         self.max_chars = max_chars
 
     def embed(self, texts: Sequence[str]) -> Tensor:
-        clean = [normalize_description(t, self.max_chars) for t in texts]
-        if self.spec.add_full_stop:
-            clean = [add_full_stop(t) for t in clean]
+        return self.embed_normalized([normalize_description(t, self.max_chars) for t in texts])
+
+    def embed_normalized(self, texts: Sequence[str]) -> Tensor:
+        """`embed` for texts the caller has normalised already (normalize_description)."""
+        clean = [add_full_stop(t) for t in texts] if self.spec.add_full_stop else list(texts)
         with torch.inference_mode():
             out = self.model.encode(clean, convert_to_tensor=True, normalize_embeddings=False,
                                     show_progress_bar=False, batch_size=max(1, len(clean)))
@@ -155,9 +157,11 @@ class TransformersEncoder:
         self.dim = int(self.model.config.hidden_size)
 
     def embed(self, texts: Sequence[str]) -> Tensor:
-        clean = [normalize_description(t, self.max_chars) for t in texts]
-        if self.spec.add_full_stop:
-            clean = [add_full_stop(t) for t in clean]
+        return self.embed_normalized([normalize_description(t, self.max_chars) for t in texts])
+
+    def embed_normalized(self, texts: Sequence[str]) -> Tensor:
+        """`embed` for texts the caller has normalised already (normalize_description)."""
+        clean = [add_full_stop(t) for t in texts] if self.spec.add_full_stop else list(texts)
         batch = self.tokenizer(clean, padding=True, truncation=True, max_length=self.max_tokens,
                                return_tensors="pt").to(self.device)
         with torch.inference_mode():
@@ -170,6 +174,14 @@ class TransformersEncoder:
         else:
             pooled = (states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
         return normalize_embeddings(pooled, self.spec.normalize).cpu().clone()
+
+
+def embed_normalized(encoder: TaskEncoder, texts: Sequence[str]) -> Tensor:
+    """Embed descriptions already normalised by the caller (who hashed that same text for a cache key): encoders
+    with an `embed_normalized` method skip their own normalisation; any other TaskEncoder gets `embed`, whose second
+    normalisation changes nothing (it is idempotent) but costs a pass."""
+    direct = getattr(encoder, "embed_normalized", None)
+    return direct(texts) if callable(direct) else encoder.embed(texts)
 
 
 def make_encoder(name_or_path: str, spec: EncoderSpec, device: str = "cpu",

@@ -12,17 +12,23 @@ from torch import Tensor
 
 from .adapter import Adapter
 from .checkpoint import Checkpoint
-from .encoder import MAX_DESCRIPTION_CHARS, TaskEncoder, normalize_description
+from .encoder import MAX_DESCRIPTION_CHARS, TaskEncoder, embed_normalized, normalize_description
 
 
 def embed_descriptions(checkpoint: Checkpoint, encoder: TaskEncoder, descriptions: Sequence[str],
-                       max_chars: int = MAX_DESCRIPTION_CHARS) -> tuple[list[str], Tensor]:
-    """(normalised texts, (N, embed_dim) embeddings); refuses an encoder of the wrong width or bad text."""
+                       max_chars: int = MAX_DESCRIPTION_CHARS, *, normalized: bool = False
+                       ) -> tuple[list[str], Tensor]:
+    """(normalised texts, (N, embed_dim) embeddings); refuses an encoder of the wrong width or bad text.
+    `normalized=True`: the caller passes normalize_description's output (the server, which hashed that text for
+    the cache key), so neither this function nor the encoder normalises it again."""
     if not descriptions:
         raise ValueError("need at least one description")
     if encoder.dim != checkpoint.config.embed_dim:
         raise ValueError(f"encoder {encoder.name!r} gives {encoder.dim}-d embeddings; the checkpoint expects "
                          f"{checkpoint.config.embed_dim}-d (made with {checkpoint.encoder!r})")
+    if normalized:
+        texts = list(descriptions)
+        return texts, embed_normalized(encoder, texts)
     texts = [normalize_description(d, max_chars) for d in descriptions]
     return texts, encoder.embed(texts)
 
