@@ -9,7 +9,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -79,7 +79,26 @@ def make_engine(settings: Settings, model_path: str, rank: int, target_modules: 
     return HFEngine(model_path, settings.max_cpu_loras, settings.max_batch, settings.batch_window_ms, settings.device)
 
 
+def assemble_runtime(settings: Settings, metrics: Metrics, checkpoint: Any, checkpoint_name: str, encoder: Any,
+                     tokenizer: Any, model_name: str, engine: Engine) -> Runtime:
+    """The service around its parts (a started engine): caches, adapter service, admission, completion service.
+    Tests assemble the same runtime around small parts (a tiny checkpoint, a fake engine)."""
+    redis = RedisCache(settings.redis_url, settings.cache_ttl_s, settings.cache_max_blob_bytes) \
+        if settings.redis_url else None
+    cache = TieredCache(MemoryCache(settings.cache_max_bytes), redis,
+                        on_error=lambda op: metrics.count("redis_errors", op))
+    service = AdapterService(checkpoint, encoder, cache, model_name, settings.batch_window_ms, settings.max_batch,
+                             settings.max_description_chars, settings.lock_ttl_ms, metrics)
+    limits = Limits(settings.max_model_len, settings.max_tokens_limit, settings.max_n, settings.default_max_tokens,
+                    settings.request_timeout_s)
+    admission = Admission(settings.max_concurrent_generations, settings.max_waiting, settings.queue_timeout_s)
+    completions = CompletionService(service, engine, tokenizer, model_name, limits, admission, metrics,
+                                    settings.description_in_prompt)
+    return Runtime(settings, metrics, cache, service, completions, engine, model_name, checkpoint_name, time.time())
+
+
 async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
+    """The runtime from the configured assets: checkpoint, base model, encoder, tokenizer, engine."""
     from transformers import AutoTokenizer
 
     from dataclasses import replace
@@ -90,32 +109,24 @@ async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     ckpt_dir = await asyncio.to_thread(resolve_checkpoint, settings)
     checkpoint = await asyncio.to_thread(load_checkpoint, ckpt_dir, settings.device)
     model_name = settings.base_model or checkpoint.base_model
-    model_path = await asyncio.to_thread(prepare_base_model, model_name)
+    model_path = await asyncio.to_thread(prepare_base_model, model_name, home=settings.home)
     await asyncio.to_thread(checkpoint.check_base_model, model_path)
     encoder_name = settings.encoder or checkpoint.encoder
     spec = replace(checkpoint.embedding, name=encoder_name)  # pooling, full stop, normalisation as in training
-    encoder = await asyncio.to_thread(make_encoder, prepare_encoder(encoder_name), spec, settings.device,
+    encoder_path = await asyncio.to_thread(prepare_encoder, encoder_name, home=settings.home)
+    encoder = await asyncio.to_thread(make_encoder, encoder_path, spec, settings.device,
                                       settings.max_description_chars)
     tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, model_path)
-    redis = RedisCache(settings.redis_url, settings.cache_ttl_s, settings.cache_max_blob_bytes) \
-        if settings.redis_url else None
-    cache = TieredCache(MemoryCache(settings.cache_max_bytes), redis,
-                        on_error=lambda op: metrics.count("redis_errors", op))
     engine = make_engine(settings, model_path, checkpoint.config.rank, checkpoint.config.target_modules)
     await engine.start()
-    service = AdapterService(checkpoint, encoder, cache, model_name, settings.batch_window_ms, settings.max_batch,
-                             settings.max_description_chars, settings.lock_ttl_ms, metrics)
-    limits = Limits(settings.max_model_len, settings.max_tokens_limit, settings.max_n, settings.default_max_tokens,
-                    settings.request_timeout_s)
-    admission = Admission(settings.max_concurrent_generations, settings.max_waiting, settings.queue_timeout_s)
-    completions = CompletionService(service, engine, tokenizer, model_name, limits, admission, metrics,
-                                    settings.description_in_prompt)
-    name = f"{ckpt_dir.name}@{checkpoint.digest[:12]}"
-    log.info("ready: model %s, checkpoint %s, engine %s, cache %s", model_name, name, engine.name, cache.state)
-    return Runtime(settings, metrics, cache, service, completions, engine, model_name, name, time.time(), True)
+    return assemble_runtime(settings, metrics, checkpoint, f"{ckpt_dir.name}@{checkpoint.digest[:12]}", encoder,
+                            tokenizer, model_name, engine)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+RuntimeBuilder = Callable[[Settings, Metrics], Awaitable[Runtime]]
+
+
+def create_app(settings: Settings | None = None, build: RuntimeBuilder = build_runtime) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
     install_access_log_redaction()  # a key sent as ?api_key=... must not be written to the access log
@@ -124,7 +135,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         async def start() -> None:
             try:
-                app.state.runtime = await build_runtime(settings, metrics)
+                runtime = await build(settings, metrics)
+                app.state.built = runtime  # closed on shutdown, even when the warm-up fails
+                started = time.perf_counter()
+                await runtime.completions.warm_up()  # before ready: the first request must not pay for first calls
+                runtime.ready = True
+                app.state.runtime = runtime
+                log.info("ready: model %s, checkpoint %s, engine %s, cache %s (warm-up %.0f ms)", runtime.model_name,
+                         runtime.checkpoint_name, runtime.engine.name, runtime.cache.state,
+                         (time.perf_counter() - started) * 1000)
             except Exception as exc:
                 app.state.startup_error = f"{type(exc).__name__}: {exc}"
                 log.exception("startup failed")
@@ -134,7 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.starting.cancel()
-            rt: Runtime | None = getattr(app.state, "runtime", None)
+            rt: Runtime | None = getattr(app.state, "built", None)
             if rt is not None:
                 rt.ready = False
                 await rt.engine.close()

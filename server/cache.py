@@ -1,9 +1,10 @@
 """Adapter caches: values are Adapter blobs (safetensors + config + sha256, see hypernet.adapter).
 
 Keys: `t2l:adapter:<sha256 key>` holds the blob, `t2l:meta:<adapter id>` a small JSON record (the key, the
-description, ...) so `t2l-<16 hex>` ids resolve on every replica. `TieredCache` is what the service uses: an
-in-process LRU in front of Redis (when configured). Redis errors never fail a request: the tier marks itself
-degraded, serves from memory (and regeneration), and probes Redis again after a short back-off.
+description, ...) so `t2l-<16 hex>` ids resolve on every replica. `TieredCache` is what the service uses (the
+`AdapterCache` protocol): an in-process LRU in front of Redis (when configured). Redis errors never fail a
+request: the tier marks itself degraded, serves from memory (and regeneration), and probes Redis again after a
+short back-off.
 """
 
 from __future__ import annotations
@@ -21,11 +22,28 @@ META_PREFIX = "t2l:meta:"
 LOCK_PREFIX = "t2l:lock:"
 
 
-class AdapterCache(Protocol):
+class CacheTier(Protocol):
+    """One level of the cache (MemoryCache, RedisCache)."""
+
     async def get(self, key: str) -> bytes | None: ...
     async def put(self, key: str, blob: bytes, adapter_id: str, meta: dict[str, Any]) -> None: ...
     async def meta(self, adapter_id: str) -> dict[str, Any] | None: ...
     async def delete(self, key: str, adapter_id: str) -> bool: ...
+
+
+class AdapterCache(Protocol):
+    """What the AdapterService uses (TieredCache implements it): blobs by key with the tier that answered, the
+    decoded object kept beside a blob, id records, and the cross-replica single-flight lock."""
+
+    async def get(self, key: str) -> tuple[bytes | None, str]: ...
+    def decoded(self, key: str, blob: bytes) -> Any | None: ...
+    def keep_decoded(self, key: str, blob: bytes, value: Any, size: int) -> None: ...
+    async def put(self, key: str, blob: bytes, adapter_id: str, meta: dict[str, Any]) -> None: ...
+    async def remember(self, key: str, blob: bytes, adapter_id: str, meta: dict[str, Any]) -> None: ...
+    async def meta(self, adapter_id: str) -> dict[str, Any] | None: ...
+    async def delete(self, key: str, adapter_id: str) -> bool: ...
+    async def acquire(self, key: str, owner: str, ttl_ms: int) -> bool: ...
+    async def release(self, key: str, owner: str) -> None: ...
 
 
 class MemoryCache:
@@ -209,6 +227,13 @@ class TieredCache:
     async def remember(self, key: str, blob: bytes, adapter_id: str, meta: dict[str, Any]) -> None:
         """Keep a blob fetched from Redis in memory too (no write back)."""
         await self.memory.put(key, blob, adapter_id, meta)
+
+    def decoded(self, key: str, blob: bytes) -> Any | None:
+        """The object decoded from this very blob, when memory kept one (only memory keeps decoded objects)."""
+        return self.memory.decoded(key, blob)
+
+    def keep_decoded(self, key: str, blob: bytes, value: Any, size: int) -> None:
+        self.memory.keep_decoded(key, blob, value, size)
 
     async def meta(self, adapter_id: str) -> dict[str, Any] | None:
         found = await self.memory.meta(adapter_id)

@@ -1,22 +1,37 @@
-"""CompletionService: (task or model) + prompt -> adapter -> engine. Owns the tokenizer and the request limits."""
+"""CompletionService: one request in, one pass through the layers.
+
+    route --Job--> CompletionService.complete / .stream
+        describe(task)                  normalise + hash the description, once
+        prompt_ids(tokenizer, ...)      the prompt, with the description when asked for
+        limits -> SamplingSpec          every 400 before any expensive work
+        AdapterService.get_or_create    cache tiers (AdapterCache) or the hypernetwork
+        admission slot, engine.pin      one slot and one load+pin per request
+        engine.generate x n choices     seeds seed, seed+1, ... (SamplingSpec.for_choice)
+
+Failures are `server.failures` values; `server.errors` maps them to HTTP.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 from hypernet import DescriptionError
 
 from .engines.base import Delta, Engine, EngineError, SamplingSpec
-from .errors import APIError
-from .service import AdapterRecord, AdapterService
+from .failures import BadRequest, Busy, NotFound, TimedOut, Unavailable
+from .prompts import ChatPrompt, Prompt, TextPrompt, TokenPrompt, param_of, prompt_ids, with_description
+from .prompts import chat_ids as _chat_ids, text_ids as _text_ids
+from .service import AdapterRecord, AdapterService, Description
+
+__all__ = ["Admission", "Completion", "CompletionService", "Job", "Limits", "Streamed", "with_description"]
 
 
 class Admission:
-    """Bounded generation queue: `slots` completions run at once, `max_waiting` may wait (for at most
+    """Bounded generation queue: `slots` requests generate at once, `max_waiting` may wait (for at most
     `timeout_s`); beyond that a request is refused at once (429) instead of waiting without bound."""
 
     def __init__(self, slots: int, max_waiting: int, timeout_s: float) -> None:
@@ -28,15 +43,15 @@ class Admission:
         if not self.slots.locked():
             await self.slots.acquire()  # a free slot: taken at once, no suspension, nobody counted as waiting
         elif self.waiting >= self.max_waiting:
-            raise APIError(429, f"server busy: {self.waiting} completions already waiting", "rate_limit_error",
-                           code="server_busy", headers={"Retry-After": "1"})
+            raise Busy(f"server busy: {self.waiting} completions already waiting", code="server_busy",
+                       retry_after=1)
         else:
             self.waiting += 1
             try:
                 await asyncio.wait_for(self.slots.acquire(), self.timeout_s)
             except TimeoutError as exc:
-                raise APIError(503, f"no generation slot within {self.timeout_s:.0f} s", "server_error",
-                               code="queue_timeout", headers={"Retry-After": "5"}) from exc
+                raise Unavailable(f"no generation slot within {self.timeout_s:.0f} s", code="queue_timeout",
+                                  retry_after=5) from exc
             finally:
                 self.waiting -= 1
         try:
@@ -56,9 +71,53 @@ class Limits:
     request_timeout_s: float = 300.0
 
 
-def with_description(description: str | None, text: str) -> str:
-    """The user turn as training and evaluation write it when the description is in the prompt too."""
-    return text if description is None else f"{description}\n\n{text}"
+@dataclass(frozen=True)
+class Job:
+    """One completion request, whichever route it came by. `model` None or the base model's name: the base model
+    (unless `task` is given); `t2l-...`: that adapter. `description_in_prompt` None: the server default."""
+
+    prompt: Prompt
+    task: str | None = None
+    model: str | None = None
+    max_tokens: int | None = None
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    n: int = 1
+    description_in_prompt: bool | None = None
+    ignore_eos: bool = False
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A finished request: one Delta per choice (its text, finish_reason and token counts)."""
+
+    model: str  # the adapter id, or the base model's name
+    record: AdapterRecord | None
+    prompt_tokens: int
+    choices: tuple[Delta, ...]
+    generation_ms: float
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A request whose adapter is ready and whose limits are checked; `deltas` runs it when iterated, yielding
+    (choice index, Delta) with the choices one after another. Failures during it are raised from the iterator."""
+
+    model: str
+    record: AdapterRecord | None
+    prompt_tokens: int
+    n: int
+    deltas: AsyncIterator[tuple[int, Delta]] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    ids: list[int]
+    spec: SamplingSpec
+    record: AdapterRecord | None
+    model: str
 
 
 class CompletionService:
@@ -68,144 +127,201 @@ class CompletionService:
         self.limits, self.admission, self.metrics = limits, admission, metrics
         self.description_in_prompt = description_in_prompt  # the default of the request option
 
-    # ---- adapters -----------------------------------------------------------------------------------------
-    def check_task(self, task: str | None) -> None:
-        """Refuse a bad description before any other work (400, param `task`)."""
-        if task is not None:
-            try:
-                self.adapters.key_for(task)
-            except DescriptionError as exc:
-                raise APIError(400, str(exc), param="task") from exc
+    # ---- the request path ---------------------------------------------------------------------------------
+    async def complete(self, job: Job) -> Completion:
+        ready = await self._prepare(job)
+        started = time.perf_counter()
+        async with self._running(ready.record):
+            outs = await asyncio.gather(*(self._collect(ready, ready.spec.for_choice(i)) for i in range(job.n)))
+        return Completion(ready.model, ready.record, len(ready.ids), tuple(outs),
+                          (time.perf_counter() - started) * 1000)
 
-    async def adapter_for(self, task: str | None, model: str | None = None) -> AdapterRecord | None:
-        """The adapter a request runs with (loaded in the engine), or None for the base model."""
-        if task is not None:
-            self.check_task(task)
-            record = await self.adapters.get_or_create(task)
-        elif model is None or model == self.model_name:
+    async def stream(self, job: Job) -> Streamed:
+        ready = await self._prepare(job)
+
+        async def deltas() -> AsyncIterator[tuple[int, Delta]]:
+            async with self._running(ready.record):
+                for i in range(job.n):
+                    async for delta in self._generate(ready.ids, ready.spec.for_choice(i), ready.record):
+                        yield i, delta
+
+        return Streamed(ready.model, ready.record, len(ready.ids), job.n, deltas())
+
+    async def _prepare(self, job: Job) -> _Prepared:
+        """Everything before generation, cheapest checks first: description, prompt, limits, then the adapter."""
+        description = self._describe(job.task)
+        ids = prompt_ids(self.tokenizer, job.prompt, self._prompt_description(job.prompt, description,
+                                                                               job.description_in_prompt))
+        spec = self._spec(ids, job)
+        record = await self._adapter(description, job.model)
+        return _Prepared(ids, spec, record, record.id if record is not None else self.model_name)
+
+    def _describe(self, task: str | None) -> Description | None:
+        if task is None:
             return None
-        elif model.startswith("t2l-"):
+        try:
+            return Description(*self.adapters.key_for(task))
+        except DescriptionError as exc:
+            raise BadRequest(str(exc), param="task") from exc
+
+    def _prompt_description(self, prompt: Prompt, description: Description | None, in_prompt: bool | None
+                            ) -> str | None:
+        """The description to put in the prompt, or None. `in_prompt` None takes the server default, which applies
+        only to requests with a task and a text prompt; an explicit true without either is a 400."""
+        if description is None or isinstance(prompt, TokenPrompt):
+            if in_prompt:
+                why = "the request has no `task`" if description is None else "the prompt is token ids"
+                raise BadRequest(f"description_in_prompt is true but {why} to put the description in",
+                                 param="description_in_prompt")
+            return None
+        return description.text if (self.description_in_prompt if in_prompt is None else in_prompt) else None
+
+    def _spec(self, ids: list[int], job: Job) -> SamplingSpec:
+        """Check the limits that depend on the model and settings; 400 with the offending parameter."""
+        lim, where = self.limits, param_of(job.prompt)
+        room = lim.max_model_len - len(ids)
+        if room < 1:
+            raise BadRequest(f"prompt is {len(ids)} tokens; this model's context is {lim.max_model_len}",
+                             param=where, code="context_length_exceeded")
+        max_tokens = job.max_tokens
+        if max_tokens is None:
+            max_tokens = min(room, lim.max_tokens_limit, lim.default_max_tokens)
+        if max_tokens > lim.max_tokens_limit:
+            raise BadRequest(f"max_tokens is {max_tokens}; the limit is {lim.max_tokens_limit}", param="max_tokens")
+        if max_tokens > room:
+            raise BadRequest(f"prompt ({len(ids)} tokens) + max_tokens ({max_tokens}) exceeds the context of "
+                             f"{lim.max_model_len}", param="max_tokens", code="context_length_exceeded")
+        if job.n > lim.max_n:
+            raise BadRequest(f"n is {job.n}; the limit is {lim.max_n}", param="n")
+        return SamplingSpec(max_tokens=max_tokens, temperature=job.temperature, top_p=job.top_p, stop=job.stop,
+                            seed=job.seed, ignore_eos=job.ignore_eos)
+
+    async def _adapter(self, description: Description | None, model: str | None) -> AdapterRecord | None:
+        """The adapter a request runs with, or None for the base model."""
+        if description is not None:
+            return await self.adapters.get_or_create(description)
+        if model is None or model == self.model_name:
+            return None
+        if model.startswith("t2l-"):
             record = await self.adapters.by_id(model)
             if record is None:
-                raise APIError(404, f"adapter {model!r} not found (create it with POST /v1/adapters or pass "
-                                    f"`task`)", "not_found_error", "model", "model_not_found")
-        else:
-            raise APIError(404, f"model {model!r} not found; use {self.model_name!r} or an adapter id t2l-...",
-                           "not_found_error", "model", "model_not_found")
+                raise NotFound(f"adapter {model!r} not found (create it with POST /v1/adapters or pass `task`)",
+                               param="model", code="model_not_found")
+            return record
+        raise NotFound(f"model {model!r} not found; use {self.model_name!r} or an adapter id t2l-...",
+                       param="model", code="model_not_found")
+
+    # ---- generation ---------------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _running(self, record: AdapterRecord | None):
+        """A generation slot, then the adapter loaded and pinned in the engine, both once for the whole request.
+        Pinning inside the slot bounds pinned adapters by the slots, so the engine can always make room."""
+        async with self.admission.slot(), contextlib.AsyncExitStack() as stack:
+            if record is not None:
+                started = time.perf_counter()
+                try:
+                    await stack.enter_async_context(self.engine.pin(record.id, record.adapter))
+                except EngineError as exc:
+                    raise Unavailable(f"engine could not load the adapter: {exc}", code="engine_error",
+                                      retry_after=5) from exc
+                record.timings["load_ms"] = (time.perf_counter() - started) * 1000
+            yield
+
+    async def _generate(self, ids: list[int], spec: SamplingSpec, record: AdapterRecord | None
+                        ) -> AsyncIterator[Delta]:
+        """One choice, inside `_running` (the adapter is pinned: only its id goes to the engine)."""
+        started = time.perf_counter()
+        if self.metrics is not None:
+            self.metrics.engine_queue.inc()
+        try:
+            async with asyncio.timeout(self.limits.request_timeout_s):
+                async for delta in self.engine.generate(ids, spec, record.id if record is not None else None):
+                    if delta.finish_reason is not None and self.metrics is not None:
+                        self.metrics.completion_tokens.inc(delta.completion_tokens)
+                    yield delta
+        except TimeoutError as exc:
+            raise TimedOut(f"generation took longer than {self.limits.request_timeout_s:.0f} s",
+                           code="timeout") from exc
+        except EngineError as exc:
+            raise Unavailable(f"engine error: {exc}", code="engine_error", retry_after=5) from exc
+        finally:
+            if self.metrics is not None:
+                self.metrics.engine_queue.dec()
+                self.metrics.generation_latency.labels(self.engine.name).observe(time.perf_counter() - started)
+
+    async def _collect(self, ready: _Prepared, spec: SamplingSpec) -> Delta:
+        """One whole choice as one Delta (text, finish_reason, token counts)."""
+        parts: list[str] = []
+        last = Delta("", None, len(ready.ids), 0)
+        async for delta in self._generate(ready.ids, spec, ready.record):
+            parts.append(delta.text)
+            last = delta
+        return Delta("".join(parts), last.finish_reason, last.prompt_tokens or len(ready.ids), last.completion_tokens)
+
+    # ---- adapters -----------------------------------------------------------------------------------------
+    async def create_adapter(self, task: str) -> AdapterRecord:
+        """POST /v1/adapters: get or make the adapter and load it, so the first completion with it starts at once."""
+        description = self._describe(task)
+        record = await self.adapters.get_or_create(description)
         started = time.perf_counter()
         try:
             await self.engine.ensure_loaded(record.id, record.adapter)
         except EngineError as exc:
-            raise APIError(503, f"engine could not load the adapter: {exc}", "server_error") from exc
+            raise Unavailable(f"engine could not load the adapter: {exc}", code="engine_error",
+                              retry_after=5) from exc
         record.timings["load_ms"] = (time.perf_counter() - started) * 1000
         return record
 
-    # ---- prompts ------------------------------------------------------------------------------------------
-    def prompt_description(self, task: str | None, in_prompt: bool | None) -> str | None:
-        """The description to put in the prompt (normalised: the text the adapter is generated from), or None.
-        `in_prompt` None takes the server default, which applies only to requests with a task; an explicit true
-        without a task is a 400."""
-        if task is None:
-            if in_prompt:
-                raise APIError(400, "description_in_prompt is true but the request has no `task` to put in the "
-                                    "prompt", param="description_in_prompt")
-            return None
-        if not (self.description_in_prompt if in_prompt is None else in_prompt):
-            return None
-        try:
-            return self.adapters.key_for(task)[0]
-        except DescriptionError as exc:
-            raise APIError(400, str(exc), param="task") from exc
+    async def find_adapter(self, adapter_id: str) -> AdapterRecord:
+        record = await self.adapters.by_id(adapter_id)
+        if record is None:
+            raise NotFound(f"adapter {adapter_id!r} not found", param="adapter_id")
+        return record
 
-    def generate_ids(self, task: str, prompt: str, chat: bool, in_prompt: bool | None) -> list[int]:
-        """/v1/generate: one user turn (or raw text), the description first when asked for."""
-        text = with_description(self.prompt_description(task, in_prompt), prompt)
-        return self.chat_ids([{"role": "user", "content": text}]) if chat else self.text_ids(text)
+    async def delete_adapter(self, adapter_id: str) -> bool:
+        """Forget the adapter (every cache tier) and unload it; True when the engine had it loaded."""
+        in_cache = await self.adapters.delete(adapter_id)
+        unloaded = await self.engine.unload(adapter_id)
+        if not (in_cache or unloaded):
+            raise NotFound(f"adapter {adapter_id!r} not found", param="adapter_id")
+        return unloaded
+
+    def loaded_adapters(self) -> list[str]:
+        return self.engine.loaded()
+
+    # ---- warm-up ------------------------------------------------------------------------------------------
+    async def warm_up(self, task: str = "Repeat the input word.", text: str = "warm") -> None:
+        """One request through the whole path before the service says ready (first calls are slow: the chat
+        template compiles, the encoder and the hypernetwork run their first pass, Redis connects, the engine loads
+        its first adapter), then a base-model one. Its adapter is forgotten and unloaded afterwards, and metrics are
+        detached meanwhile, so it leaves no trace in the cache, /v1/models or /metrics."""
+        metrics = self.metrics, self.adapters.metrics
+        self.metrics = self.adapters.metrics = None
+        try:
+            done = await self.complete(Job(ChatPrompt((("user", text),)), task=task, max_tokens=1))
+            await self.complete(Job(TextPrompt(text), max_tokens=1))
+            await self.adapters.delete(done.model)
+            await self.engine.unload(done.model)
+        finally:
+            self.metrics, self.adapters.metrics = metrics
+
+    # ---- prompt previews (the token ids a request is served with; no adapter work) -------------------------
+    def prompt_ids_for(self, prompt: Prompt, task: str | None, in_prompt: bool | None) -> list[int]:
+        return prompt_ids(self.tokenizer, prompt, self._prompt_description(prompt, self._describe(task), in_prompt))
 
     def chat_prompt_ids(self, messages: list[dict[str, str]], task: str | None, in_prompt: bool | None
                         ) -> list[int]:
-        """Chat completions: the description goes before the content of the last user message."""
-        description = self.prompt_description(task, in_prompt)
-        if description is not None:
-            last = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=None)
-            if last is None:
-                raise APIError(400, "description_in_prompt: the messages have no user message to put the "
-                                    "description in (send \"description_in_prompt\": false to leave it out)",
-                               param="messages")
-            messages = [*messages[:last], {**messages[last], "content": with_description(description,
-                                                                                     messages[last]["content"])},
-                        *messages[last + 1:]]
-        return self.chat_ids(messages)
+        return self.prompt_ids_for(ChatPrompt.of(messages), task, in_prompt)
 
     def completion_prompt_ids(self, prompt: str, task: str | None, in_prompt: bool | None) -> list[int]:
-        """Text completions: the description goes before the prompt string."""
-        return self.text_ids(with_description(self.prompt_description(task, in_prompt), prompt))
+        return self.prompt_ids_for(TextPrompt(prompt), task, in_prompt)
+
+    def generate_ids(self, task: str, prompt: str, chat: bool, in_prompt: bool | None) -> list[int]:
+        """/v1/generate: one user turn (or raw text), the description first when asked for."""
+        return self.prompt_ids_for(ChatPrompt((("user", prompt),)) if chat else TextPrompt(prompt), task, in_prompt)
 
     def chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
-        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-        return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+        return _chat_ids(self.tokenizer, messages)
 
     def text_ids(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
-
-    def spec(self, prompt_ids: list[int], max_tokens: int | None, temperature: float, top_p: float,
-             stop: str | list[str] | None, seed: int | None, n: int = 1) -> SamplingSpec:
-        """Check the limits that depend on the model and settings; 400 with the offending parameter."""
-        lim = self.limits
-        room = lim.max_model_len - len(prompt_ids)
-        if room < 1:
-            raise APIError(400, f"prompt is {len(prompt_ids)} tokens; this model's context is {lim.max_model_len}",
-                           param="messages", code="context_length_exceeded")
-        if max_tokens is None:
-            max_tokens = min(room, lim.max_tokens_limit, lim.default_max_tokens)
-        if max_tokens > lim.max_tokens_limit:
-            raise APIError(400, f"max_tokens is {max_tokens}; the limit is {lim.max_tokens_limit}",
-                           param="max_tokens")
-        if max_tokens > room:
-            raise APIError(400, f"prompt ({len(prompt_ids)} tokens) + max_tokens ({max_tokens}) exceeds the "
-                                f"context of {lim.max_model_len}", param="max_tokens",
-                           code="context_length_exceeded")
-        if n > lim.max_n:
-            raise APIError(400, f"n is {n}; the limit is {lim.max_n}", param="n")
-        stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
-        return SamplingSpec(max_tokens, temperature, top_p, stops, seed)
-
-    # ---- generation ---------------------------------------------------------------------------------------
-    async def stream(self, prompt_ids: list[int], spec: SamplingSpec, record: AdapterRecord | None
-                     ) -> AsyncIterator[Delta]:
-        lora = (record.id, record.adapter) if record is not None else (None, None)
-        async with self.admission.slot():
-            started = time.perf_counter()
-            if self.metrics is not None:
-                self.metrics.engine_queue.inc()
-            try:
-                async with asyncio.timeout(self.limits.request_timeout_s):
-                    async for delta in self.engine.generate(prompt_ids, spec, *lora):
-                        if delta.finish_reason is not None and self.metrics is not None:
-                            self.metrics.completion_tokens.inc(delta.completion_tokens)
-                        yield delta
-            except TimeoutError as exc:
-                raise APIError(504, f"generation took longer than {self.limits.request_timeout_s:.0f} s",
-                               "server_error", code="timeout") from exc
-            except EngineError as exc:
-                raise APIError(503, f"engine error: {exc}", "server_error") from exc
-            finally:
-                if self.metrics is not None:
-                    self.metrics.engine_queue.dec()
-                    self.metrics.generation_latency.labels(self.engine.name).observe(time.perf_counter() - started)
-
-    async def complete(self, prompt_ids: list[int], spec: SamplingSpec, record: AdapterRecord | None) -> Delta:
-        """The whole completion as one Delta (text, finish_reason, token counts)."""
-        parts: list[str] = []
-        last = Delta("", None, len(prompt_ids), 0)
-        async for delta in self.stream(prompt_ids, spec, record):
-            parts.append(delta.text)
-            last = delta
-        return Delta("".join(parts), last.finish_reason, last.prompt_tokens or len(prompt_ids), last.completion_tokens)
-
-    async def complete_n(self, prompt_ids: list[int], spec: SamplingSpec, record: AdapterRecord | None, n: int
-                         ) -> list[Delta]:
-        """n choices run concurrently (the engine batches them); seeds seed, seed+1, ... keep them reproducible."""
-        specs = [spec if spec.seed is None else SamplingSpec(spec.max_tokens, spec.temperature, spec.top_p,
-                                                            spec.stop, spec.seed + i) for i in range(n)]
-        return list(await asyncio.gather(*(self.complete(prompt_ids, s, record) for s in specs)))
+        return _text_ids(self.tokenizer, text)

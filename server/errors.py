@@ -1,6 +1,12 @@
-"""Errors in OpenAI's envelope: {"error": {"message", "type", "param", "code"}}."""
+"""Errors in OpenAI's envelope: {"error": {"message", "type", "param", "code"}}.
+
+The one place where failures become HTTP: the service raises `server.failures` values, the handlers here (and
+`failure_response` for errors in the middle of a stream) give each its status, type and headers.
+"""
 
 from __future__ import annotations
+
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -8,10 +14,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .engines.base import EngineError
+from .failures import BadRequest, Busy, Failure, NotFound, TimedOut, Unavailable
 
 
 class APIError(Exception):
-    """Raised anywhere below the routes; becomes an HTTP error with OpenAI's envelope."""
+    """An HTTP error raised by the HTTP layer itself (auth, rate limits, static files)."""
 
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
                  code: str | None = None, headers: dict[str, str] | None = None) -> None:
@@ -20,11 +27,38 @@ class APIError(Exception):
         self.headers = headers
 
 
+# failure type -> (status, OpenAI error type); a subclass not listed maps as its nearest listed base
+STATUS: dict[type[Failure], tuple[int, str]] = {
+    BadRequest: (400, "invalid_request_error"),
+    NotFound: (404, "not_found_error"),
+    Busy: (429, "rate_limit_error"),
+    Unavailable: (503, "server_error"),
+    TimedOut: (504, "server_error"),
+    Failure: (500, "server_error"),
+}
+
+
 def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+def failure_http(exc: Failure) -> tuple[int, dict, dict[str, str] | None]:
+    """(status, body, headers) of a failure."""
+    status, kind = next(STATUS[t] for t in type(exc).__mro__ if t in STATUS)
+    headers = None if exc.retry_after is None else {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    return status, error_body(exc.message, kind, exc.param, exc.code), headers
+
+
+def failure_response(exc: Failure) -> JSONResponse:
+    status, body, headers = failure_http(exc)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Failure)
+    async def _failure(_: Request, exc: Failure) -> JSONResponse:
+        return failure_response(exc)
+
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
         return JSONResponse(error_body(exc.message, exc.type, exc.param, exc.code), status_code=exc.status,
@@ -32,9 +66,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(EngineError)
     async def _engine(_: Request, exc: EngineError) -> JSONResponse:
-        # An engine fault not turned into an APIError on its way up is still the engine's, never a bare 500.
-        return JSONResponse(error_body(f"engine error: {exc}", "server_error", code="engine_error"),
-                            status_code=503, headers={"Retry-After": "5"})
+        # An engine fault the service did not turn into a Failure is still the engine's, never a bare 500.
+        return failure_response(Unavailable(f"engine error: {exc}", code="engine_error", retry_after=5))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

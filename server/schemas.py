@@ -134,13 +134,24 @@ class ChatCompletionRequest(_OpenAIBase):
     max_completion_tokens: int | None = Field(None, ge=1)
 
 
+def _token_ids(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(type(t) is int for t in value)  # bool is no token
+
+
 class CompletionRequest(_OpenAIBase):
-    prompt: str | list[str]
+    prompt: str | list[str] | list[int] | list[list[int]] = Field(
+        ..., description="a string or a list of token ids, or a list holding exactly one of either")
     max_tokens: int | None = Field(16, ge=1)
 
-    @field_validator("prompt")
+    @field_validator("prompt", mode="before")
     @classmethod
-    def _one_prompt(cls, v: str | list[str]) -> str | list[str]:
-        if isinstance(v, list) and len(v) != 1:
+    def _one_prompt(cls, v: Any) -> Any:
+        # Checked before the union so that an error names `prompt` itself, not one of the union's members.
+        if isinstance(v, str) or _token_ids(v):
+            return v
+        if isinstance(v, list) and len(v) != 1 and all(isinstance(p, (str, list)) for p in v):
             raise ValueError("exactly one prompt per request")
-        return v
+        if isinstance(v, list) and len(v) == 1 and (isinstance(v[0], str) or _token_ids(v[0])):
+            return v
+        raise ValueError("must be a string, a non-empty list of token ids (integers), or a list holding one of "
+                         "either")

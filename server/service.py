@@ -25,9 +25,17 @@ from typing import Any
 from hypernet import Adapter, AdapterFormatError, Checkpoint, TaskEncoder, adapters_from_embeddings
 from hypernet import embed_descriptions, normalize_description
 
-from .cache import TieredCache
+from .cache import AdapterCache
 
 log = logging.getLogger("t2l.adapters")
+
+
+@dataclass(frozen=True)
+class Description:
+    """A task description as the service uses it: normalised once, hashed once (with the checkpoint and model)."""
+
+    text: str
+    key: str
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,7 @@ def adapter_id_for(key: str) -> str:
 
 
 class AdapterService:
-    def __init__(self, checkpoint: Checkpoint, encoder: TaskEncoder, cache: TieredCache, base_model: str,
+    def __init__(self, checkpoint: Checkpoint, encoder: TaskEncoder, cache: AdapterCache, base_model: str,
                  window_ms: float = 5.0, max_batch: int = 64, max_chars: int = 2000, lock_ttl_ms: int = 30_000,
                  metrics: Any = None) -> None:
         self.checkpoint, self.encoder, self.cache, self.base_model = checkpoint, encoder, cache, base_model
@@ -79,15 +87,21 @@ class AdapterService:
 
     # ---- keys ---------------------------------------------------------------------------------------------
     def key_for(self, description: str) -> tuple[str, str]:
-        """(normalised text, cache key)."""
+        """(normalised text, cache key); DescriptionError for text that cannot be a description."""
         text = normalize_description(description, self.max_chars)
         raw = f"{text}\x1f{self.checkpoint.digest}\x1f{self.base_model}".encode()
         return text, hashlib.sha256(raw).hexdigest()
 
+    def describe(self, description: str) -> Description:
+        return Description(*self.key_for(description))
+
     # ---- lookups ------------------------------------------------------------------------------------------
-    async def get_or_create(self, description: str) -> AdapterRecord:
+    async def get_or_create(self, description: str | Description) -> AdapterRecord:
+        """The adapter for a description: a raw string is described here, a Description is used as it is."""
         started = time.perf_counter()
-        text, key = self.key_for(description)
+        if not isinstance(description, Description):
+            description = self.describe(description)
+        text, key = description.text, description.key
         record = await self._from_cache(key)
         if record is None:
             flight = self._inflight.get(key)
@@ -127,7 +141,7 @@ class AdapterService:
         if blob is None:
             return None
         started = time.perf_counter()
-        adapter = self.cache.memory.decoded(key, blob) if where == "memory" else None
+        adapter = self.cache.decoded(key, blob) if where == "memory" else None
         if adapter is None:
             try:
                 adapter = Adapter.from_bytes(blob)  # checks the checksum: Redis and the wire can corrupt bytes
@@ -137,7 +151,7 @@ class AdapterService:
                 return None
             if where == "redis":
                 await self.cache.remember(key, blob, adapter_id_for(key), self._meta(key, adapter))
-            self.cache.memory.keep_decoded(key, blob, adapter, adapter_nbytes(adapter))
+            self.cache.keep_decoded(key, blob, adapter, adapter_nbytes(adapter))
         return AdapterRecord(adapter_id_for(key), key, adapter, where,
                              {"cache_ms": (time.perf_counter() - started) * 1000})
 
@@ -164,7 +178,7 @@ class AdapterService:
             self._report(adapter_id_for(key), adapter)
             blob = adapter.to_bytes()
             await self.cache.put(key, blob, adapter_id_for(key), self._meta(key, adapter))
-            self.cache.memory.keep_decoded(key, blob, adapter, adapter_nbytes(adapter))
+            self.cache.keep_decoded(key, blob, adapter, adapter_nbytes(adapter))
             return AdapterRecord(adapter_id_for(key), key, adapter, "generated", timings)
         finally:
             await self.cache.release(key, owner)
@@ -211,7 +225,8 @@ class AdapterService:
 
     def _generate_sync(self, texts: list[str]) -> tuple[list[Adapter], dict[str, float]]:
         t0 = time.perf_counter()
-        clean, embeddings = embed_descriptions(self.checkpoint, self.encoder, texts, self.max_chars)
+        # texts were normalised by describe (and hashed from that same text): not normalised again here
+        clean, embeddings = embed_descriptions(self.checkpoint, self.encoder, texts, self.max_chars, normalized=True)
         t1 = time.perf_counter()
         adapters = adapters_from_embeddings(self.checkpoint, clean, embeddings)
         t2 = time.perf_counter()

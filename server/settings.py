@@ -60,8 +60,9 @@ class Settings(BaseSettings):
                                                    "0 disables.")
     rate_limit_burst: int = Field(20, description="Token-bucket burst size for the rate limit.")
     max_body_bytes: int = Field(1 << 20, description="Largest request body (413 beyond).")
-    max_concurrent_generations: int = Field(64, description="Completions running in the engine at once.")
-    max_waiting: int = Field(256, description="Completions waiting for a slot; more get 429 at once.")
+    max_concurrent_generations: int = Field(64, description="Requests generating in the engine at once (a "
+                                            "request's n choices share its slot).")
+    max_waiting: int = Field(256, description="Requests waiting for a generation slot; more get 429 at once.")
     queue_timeout_s: float = Field(60.0, description="Longest wait for a generation slot (503 beyond).")
     request_timeout_s: float = Field(300.0, description="Longest generation of one completion (504 beyond).")
     shutdown_grace_s: int = Field(30, description="On SIGTERM, how long in-flight requests may finish.")

@@ -37,8 +37,11 @@ class HashingEncoder:
         return torch.randn(self.dim, generator=torch.Generator().manual_seed(seed))
 
     def embed(self, texts: Sequence[str]) -> Tensor:
-        rows = [torch.stack([self._word(w) for w in normalize_description(t).lower().split()]).sum(0)
-                for t in texts]
+        return self.embed_normalized([normalize_description(t) for t in texts])
+
+    def embed_normalized(self, texts: Sequence[str]) -> Tensor:
+        """For texts normalised by the caller, as the real encoders offer (hypernet.encoder.embed_normalized)."""
+        rows = [torch.stack([self._word(w) for w in t.lower().split()]).sum(0) for t in texts]
         out = torch.stack(rows)
         return out / out.norm(dim=-1, keepdim=True)
 
@@ -53,3 +56,24 @@ def tiny_hypernet(model, variant: str = "L", seed: int = 0, head_noise: float = 
             for head in net.heads.values():
                 head.weight.normal_(0.0, head_noise)
     return net
+
+
+CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def tiny_tokenizer():
+    """A byte-level tokenizer built in process (one token per byte, no merges) with ChatML-like special tokens and
+    chat template: prompts tokenise as the real ones do, without any model files."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    tok = Tokenizer(models.BPE({c: i for i, c in enumerate(alphabet)}, []))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|im_end|>",
+                                   pad_token="<|endoftext|>",
+                                   additional_special_tokens=["<|im_start|>"])
+    fast.chat_template = CHAT_TEMPLATE
+    return fast

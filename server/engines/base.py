@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import AsyncIterator, Protocol
+from dataclasses import dataclass, replace
+from typing import AsyncContextManager, AsyncIterator, Awaitable, Callable, Protocol
 
 from hypernet import Adapter
 
@@ -19,6 +20,11 @@ class SamplingSpec:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     ignore_eos: bool = False  # keep going past EOS to exactly max_tokens (benchmarks: equal work per request)
+
+    def for_choice(self, index: int) -> "SamplingSpec":
+        """The spec of choice `index` of an n-choice request: seeds seed, seed+1, ... keep every choice
+        reproducible and different; unseeded choices differ anyway."""
+        return self if self.seed is None or index == 0 else replace(self, seed=self.seed + index)
 
 
 @dataclass(frozen=True)
@@ -39,10 +45,14 @@ class Engine(Protocol):
     async def ensure_loaded(self, adapter_id: str, adapter: Adapter) -> None: ...
     async def unload(self, adapter_id: str) -> bool: ...
     def loaded(self) -> list[str]: ...
+    def pin(self, adapter_id: str, adapter: Adapter) -> AsyncContextManager[None]:
+        """Load the adapter if needed and keep it loaded until the block ends: loading and pinning happen with no
+        await between them, so an unload can never fall in the gap. The service pins once per request."""
+        ...
     def generate(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None = None,
                  adapter: Adapter | None = None) -> AsyncIterator[Delta]:
-        """Stream a completion. With an adapter, (re)load it if needed and pin it until the stream ends: loading
-        and pinning happen with no await between them, so an unload can never fall in the gap."""
+        """Stream a completion. An adapter id alone must be loaded (pinned by the caller); with the adapter too,
+        the engine loads and pins it itself for this stream (callers without a pin: benchmarks)."""
         ...
     async def health(self) -> dict: ...
 
@@ -93,3 +103,14 @@ class AdapterSlots:
 
     def remove(self, adapter_id: str) -> None:
         self._order.pop(adapter_id, None)
+
+    @contextlib.asynccontextmanager
+    async def pinned(self, adapter_id: str, load: Callable[[], Awaitable[None]]):
+        """`load()` (an engine's ensure_loaded), then hold the adapter until the block ends. Nothing awaits between
+        the load's return and the acquire, so no unload can take the adapter in between."""
+        await load()
+        self.acquire(adapter_id)
+        try:
+            yield
+        finally:
+            self.release(adapter_id)

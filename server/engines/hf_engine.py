@@ -68,6 +68,9 @@ class HFEngine:
         for victim in self.slots.victims():
             await self.unload(victim)
 
+    def pin(self, adapter_id: str, adapter: Adapter):
+        return self.slots.pinned(adapter_id, lambda: self.ensure_loaded(adapter_id, adapter))
+
     async def unload(self, adapter_id: str) -> bool:
         if adapter_id not in self.adapters or self.slots.in_use(adapter_id):
             return False

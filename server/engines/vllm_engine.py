@@ -103,6 +103,9 @@ class VLLMEngine:
             self.requests[adapter_id] = request
             self.slots.add(adapter_id)
 
+    def pin(self, adapter_id: str, adapter: Adapter):
+        return self.slots.pinned(adapter_id, lambda: self.ensure_loaded(adapter_id, adapter))
+
     async def unload(self, adapter_id: str) -> bool:
         async with self._lock(adapter_id):
             request = self.requests.get(adapter_id)

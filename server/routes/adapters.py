@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from ..auth import require
-from ..errors import APIError
 from ..schemas import AdapterCreate, AdapterInfo
 from ..service import AdapterRecord
 
@@ -24,32 +23,24 @@ def _info(request: Request, record: AdapterRecord) -> AdapterInfo:
     ms = record.timings.get("embed_ms", 0.0) + record.timings.get("hypernet_ms", 0.0)
     return AdapterInfo(id=record.id, cached=record.cached, generation_ms=round(ms, 3), base_model=rt.model_name,
                        checkpoint=rt.checkpoint_name, description=record.description,
-                       loaded=record.id in rt.engine.loaded(), coverage=record.coverage,
+                       loaded=record.id in rt.completions.loaded_adapters(), coverage=record.coverage,
                        timings={k: round(v, 3) for k, v in record.timings.items() if k.endswith("_ms")})
-
-
-async def _record(request: Request, adapter_id: str) -> AdapterRecord:
-    record = await request.app.state.runtime.adapters.by_id(adapter_id)
-    if record is None:
-        raise APIError(404, f"adapter {adapter_id!r} not found", "not_found_error", "adapter_id")
-    return record
 
 
 @router.post("/v1/adapters", response_model=AdapterInfo, dependencies=USE)
 async def create_adapter(body: AdapterCreate, request: Request) -> AdapterInfo:
-    record = await request.app.state.runtime.completions.adapter_for(body.task)
-    return _info(request, record)
+    return _info(request, await request.app.state.runtime.completions.create_adapter(body.task))
 
 
 @router.get("/v1/adapters/{adapter_id}", response_model=AdapterInfo, dependencies=USE)
 async def get_adapter(adapter_id: str, request: Request) -> AdapterInfo:
-    return _info(request, await _record(request, adapter_id))
+    return _info(request, await request.app.state.runtime.completions.find_adapter(adapter_id))
 
 
 @router.get("/v1/adapters/{adapter_id}/download", response_class=Response,
             responses={200: {"content": {"application/zip": {}}}}, dependencies=USE)
 async def download_adapter(adapter_id: str, request: Request) -> Response:
-    record = await _record(request, adapter_id)
+    record = await request.app.state.runtime.completions.find_adapter(adapter_id)
     buffer = io.BytesIO()
     with tempfile.TemporaryDirectory() as tmp:
         folder = record.adapter.to_peft(Path(tmp) / adapter_id)
@@ -62,9 +53,5 @@ async def download_adapter(adapter_id: str, request: Request) -> Response:
 
 @router.delete("/v1/adapters/{adapter_id}", dependencies=ADMIN)
 async def delete_adapter(adapter_id: str, request: Request) -> dict:
-    rt = request.app.state.runtime
-    in_cache = await rt.adapters.delete(adapter_id)
-    unloaded = await rt.engine.unload(adapter_id)
-    if not (in_cache or unloaded):
-        raise APIError(404, f"adapter {adapter_id!r} not found", "not_found_error", "adapter_id")
+    unloaded = await request.app.state.runtime.completions.delete_adapter(adapter_id)
     return {"id": adapter_id, "object": "adapter.deleted", "deleted": True, "engine_unloaded": unloaded}

@@ -7,6 +7,8 @@ import time
 from fastapi import APIRouter, Depends, Request
 
 from ..auth import require
+from ..completions import Job
+from ..prompts import ChatPrompt, TextPrompt
 from ..schemas import GenerateRequest, GenerateResponse, Usage
 from .sse import event_stream
 
@@ -27,14 +29,17 @@ def _timings(record, started: float, generation_ms: float | None = None) -> dict
 async def generate(body: GenerateRequest, request: Request):
     started = time.perf_counter()
     svc = request.app.state.runtime.completions
-    svc.check_task(body.task)
-    ids = svc.generate_ids(body.task, body.prompt, body.chat, body.description_in_prompt)
-    spec = svc.spec(ids, body.max_tokens, body.temperature, body.top_p, body.stop, body.seed)
-    record = await svc.adapter_for(body.task)
+    stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+    job = Job(ChatPrompt((("user", body.prompt),)) if body.chat else TextPrompt(body.prompt), task=body.task,
+              max_tokens=body.max_tokens, temperature=body.temperature, top_p=body.top_p, stop=stop, seed=body.seed,
+              description_in_prompt=body.description_in_prompt)
     if body.stream:
+        run = await svc.stream(job)
+        record = run.record
+
         async def events():
             gen_started = time.perf_counter()
-            async for delta in svc.stream(ids, spec, record):
+            async for _, delta in run.deltas:
                 event = {"text": delta.text, "adapter_id": record.id, "finish_reason": delta.finish_reason}
                 if delta.finish_reason is not None:
                     event["usage"] = Usage(prompt_tokens=delta.prompt_tokens, completion_tokens=delta.completion_tokens,
@@ -43,10 +48,9 @@ async def generate(body: GenerateRequest, request: Request):
                     event["coverage"] = record.coverage
                 yield event
         return event_stream(events())
-    gen_started = time.perf_counter()
-    out = await svc.complete(ids, spec, record)
+    done = await svc.complete(job)
+    out, record = done.choices[0], done.record
     usage = Usage(prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens,
                   total_tokens=out.prompt_tokens + out.completion_tokens)
     return GenerateResponse(text=out.text, adapter_id=record.id, finish_reason=out.finish_reason, usage=usage,
-                            timings=_timings(record, started, (time.perf_counter() - gen_started) * 1000),
-                            coverage=record.coverage)
+                            timings=_timings(record, started, done.generation_ms), coverage=record.coverage)

@@ -18,6 +18,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from ..auth import require
+from ..completions import Job
+from ..prompts import ChatPrompt, Prompt, TextPrompt, TokenPrompt
 from ..schemas import ChatCompletionRequest, CompletionRequest
 from .sse import event_stream
 
@@ -44,15 +46,16 @@ def coverage_headers(record) -> dict[str, str]:
     return headers
 
 
-async def _run(request: Request, body, prompt_ids: list[int], max_tokens: int | None, kind: str):
-    """Shared by chat and text completions; `kind` picks the OpenAI object shapes."""
+def _job(body, prompt: Prompt, max_tokens: int | None) -> Job:
+    stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+    return Job(prompt, task=body.task, model=body.model, max_tokens=max_tokens, temperature=body.temperature,
+               top_p=body.top_p, stop=stop, seed=body.seed, n=body.n, description_in_prompt=body.description_in_prompt)
+
+
+async def _run(request: Request, body, job: Job, kind: str):
+    """Shared by chat and text completions: one service call, then OpenAI's object shapes (`kind` picks them)."""
     svc = request.app.state.runtime.completions
-    svc.check_task(body.task)
-    spec = svc.spec(prompt_ids, max_tokens, body.temperature, body.top_p, body.stop, body.seed, body.n)
-    record = await svc.adapter_for(body.task, body.model)
-    model = record.id if record is not None else svc.model_name
     rid, created = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{uuid.uuid4().hex}", int(time.time())
-    obj = "chat.completion" if kind == "chat" else "text_completion"
 
     def choice(index: int, text: str, finish: str | None, delta: bool) -> dict:
         if kind == "chat":
@@ -62,49 +65,48 @@ async def _run(request: Request, body, prompt_ids: list[int], max_tokens: int | 
         return {"index": index, "text": text, "finish_reason": finish, "logprobs": None}
 
     if not body.stream:
-        outs = await svc.complete_n(prompt_ids, spec, record, body.n)
-        return JSONResponse({"id": rid, "object": obj, "created": created, "model": model,
-                             "choices": [choice(i, o.text, o.finish_reason, False) for i, o in enumerate(outs)],
-                             "usage": _usage(len(prompt_ids), sum(o.completion_tokens for o in outs))},
-                            headers=coverage_headers(record))
+        done = await svc.complete(job)
+        return JSONResponse({"id": rid, "object": "chat.completion" if kind == "chat" else "text_completion",
+                             "created": created, "model": done.model,
+                             "choices": [choice(i, o.text, o.finish_reason, False) for i, o in enumerate(done.choices)],
+                             "usage": _usage(done.prompt_tokens, sum(o.completion_tokens for o in done.choices))},
+                            headers=coverage_headers(done.record))
 
+    run = await svc.stream(job)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    chunk_obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
+    head = {"id": rid, "object": "chat.completion.chunk" if kind == "chat" else "text_completion",
+            "created": created, "model": run.model}
 
     async def events():
-        completion_tokens = 0
-        for i in range(body.n):  # choices stream one after another, each with its own index
-            choice_spec = spec if spec.seed is None else type(spec)(spec.max_tokens, spec.temperature, spec.top_p,
-                                                                     spec.stop, spec.seed + i)
-            if kind == "chat":
-                yield {"id": rid, "object": chunk_obj, "created": created, "model": model,
-                       "choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
-                                    "finish_reason": None, "logprobs": None}]}
-            async for d in svc.stream(prompt_ids, choice_spec, record):
-                completion_tokens += d.completion_tokens
-                yield {"id": rid, "object": chunk_obj, "created": created, "model": model,
-                       "choices": [choice(i, d.text, d.finish_reason, True)]}
+        completion_tokens, current = 0, None
+        async for i, d in run.deltas:  # choices stream one after another, each with its own index
+            if kind == "chat" and i != current:
+                current = i
+                yield {**head, "choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
+                                            "finish_reason": None, "logprobs": None}]}
+            completion_tokens += d.completion_tokens
+            yield {**head, "choices": [choice(i, d.text, d.finish_reason, True)]}
         if include_usage:
-            yield {"id": rid, "object": chunk_obj, "created": created, "model": model, "choices": [],
-                   "usage": _usage(len(prompt_ids), completion_tokens)}
+            yield {**head, "choices": [], "usage": _usage(run.prompt_tokens, completion_tokens)}
 
-    return event_stream(events(), coverage_headers(record))
+    return event_stream(events(), coverage_headers(run.record))
 
 
 @router.post("/v1/chat/completions")
 async def chat_completions(body: ChatCompletionRequest, request: Request):
-    svc = request.app.state.runtime.completions
-    ids = svc.chat_prompt_ids([{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-                               for m in body.messages], body.task, body.description_in_prompt)
-    return await _run(request, body, ids, body.max_completion_tokens or body.max_tokens, "chat")
+    prompt = ChatPrompt(tuple(("system" if m.role == "developer" else m.role, m.text()) for m in body.messages))
+    return await _run(request, body, _job(body, prompt, body.max_completion_tokens or body.max_tokens), "chat")
+
+
+def _text_prompt(prompt: str | list) -> Prompt:
+    """The schema allows one prompt: a string or token ids, alone or as a list's only item."""
+    one = prompt[0] if isinstance(prompt, list) and not isinstance(prompt[0], int) else prompt
+    return TextPrompt(one) if isinstance(one, str) else TokenPrompt(tuple(one))
 
 
 @router.post("/v1/completions")
 async def completions(body: CompletionRequest, request: Request):
-    svc = request.app.state.runtime.completions
-    prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
-    ids = svc.completion_prompt_ids(prompt, body.task, body.description_in_prompt)
-    return await _run(request, body, ids, body.max_tokens, "text")
+    return await _run(request, body, _job(body, _text_prompt(body.prompt), body.max_tokens), "text")
 
 
 @router.get("/v1/models")
@@ -113,5 +115,5 @@ async def models(request: Request) -> dict:
     created = int(rt.started_at)
     data = [{"id": rt.model_name, "object": "model", "created": created, "owned_by": "t2l", "root": rt.model_name}]
     data += [{"id": a, "object": "model", "created": created, "owned_by": "t2l", "root": rt.model_name,
-              "parent": rt.model_name} for a in rt.engine.loaded()]
+              "parent": rt.model_name} for a in rt.completions.loaded_adapters()]
     return {"object": "list", "data": data}

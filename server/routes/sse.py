@@ -7,7 +7,8 @@ from typing import Any, AsyncIterator
 
 from fastapi.responses import StreamingResponse
 
-from ..errors import APIError, error_body
+from ..errors import failure_http
+from ..failures import Failure
 
 
 def sse(payload: Any) -> str:
@@ -21,8 +22,8 @@ def event_stream(events: AsyncIterator[dict], headers: dict[str, str] | None = N
         try:
             async for event in events:
                 yield sse(event)
-        except APIError as exc:
-            yield sse(error_body(exc.message, exc.type, exc.param, exc.code))
+        except Failure as exc:  # the status line is gone already: the error travels as an event
+            yield sse(failure_http(exc)[1])
         yield sse("[DONE]")
 
     return StreamingResponse(body(), media_type="text/event-stream",

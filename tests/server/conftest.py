@@ -138,3 +138,54 @@ def serving(tmp: Path, checkpoint: Path, **overrides):
 def live(tiny_checkpoint, redis_client, tmp_path_factory):
     with serving(tmp_path_factory.mktemp("live"), tiny_checkpoint) as server:
         yield server
+
+
+# ---- the fast harness: the real app and service in process, a FakeEngine, tiny in-process parts ----------------
+@pytest.fixture(scope="session")
+def fast_parts(tmp_path_factory):
+    """A tiny seeded checkpoint (for a tiny Llama config: no weights, no files but its own), the hashing encoder's
+    width, and the in-process byte-level tokenizer with a chat template. Nothing real is loaded."""
+    from types import SimpleNamespace
+
+    from hypernet import HyperConfig, init_checkpoint, load_checkpoint
+    from tests.helpers import tiny_llama_config, tiny_tokenizer
+
+    tokenizer = tiny_tokenizer()
+    folder = tmp_path_factory.mktemp("fast") / "ckpt"
+    init_checkpoint(folder, tiny_llama_config(vocab_size=len(tokenizer)), "tiny-base", "test/hashing",
+                    HyperConfig(embed_dim=16, latent_size=16, head_in_size=32), seed=1, head_noise=0.05)
+    return SimpleNamespace(folder=folder, checkpoint=load_checkpoint(folder), tokenizer=tokenizer, model="tiny-base")
+
+
+@contextmanager
+def fast_serving(parts, tmp: Path, engine=None, encoder=None, **overrides):
+    """The app (create_app: routes, middleware, lifespan with its warm-up) around a FakeEngine and the fast parts,
+    driven in process by Starlette's TestClient; real Redis unless redis_url=None. Yields the client."""
+    from starlette.testclient import TestClient
+
+    from server.app import assemble_runtime, create_app
+    from tests.helpers import HashingEncoder
+    from tests.server.fake_engine import FakeEngine
+
+    engine = engine or FakeEngine()
+    encoder = encoder or HashingEncoder(dim=16)
+
+    async def build(settings, metrics):
+        await engine.start()
+        return assemble_runtime(settings, metrics, parts.checkpoint, f"tiny@{parts.checkpoint.digest[:12]}", encoder,
+                                parts.tokenizer, parts.model, engine)
+
+    app = create_app(make_settings(tmp, parts.folder, **overrides), build=build)
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/ready").status_code != 200:
+            assert time.monotonic() < deadline, app.state.startup_error
+            time.sleep(0.01)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def fast(fast_parts, redis_client, tmp_path_factory):
+    """One fast app per test module (its FakeEngine: fast.app.state.runtime.engine)."""
+    with fast_serving(fast_parts, tmp_path_factory.mktemp("fast-app")) as client:
+        yield client

@@ -1,39 +1,40 @@
 """The `description_in_prompt` option: the task description goes into the prompt too ("{task}\\n\\n{input}", the user
-turn training and evaluation write), beside the adapter. A real service (HF engine, real Redis) started with
-T2L_DESCRIPTION_IN_PROMPT=true, and a CompletionService with the default off built from the same real parts."""
+turn training and evaluation write), beside the adapter. The app in process (FakeEngine, tiny checkpoint, the
+in-process chat tokenizer, real Redis) started with T2L_DESCRIPTION_IN_PROMPT=true, and a CompletionService with the
+default off built from the same parts."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from server.completions import CompletionService, with_description
-from tests.server.conftest import serving
+from server.failures import BadRequest
+from tests.server.conftest import fast_serving
 
 TASK = "Answer with the antonym of the given word."
 RAW_TASK = "  Answer with the   antonym of the\n given word. "  # normalises to TASK
 
 
 @pytest.fixture(scope="module")
-def live_on(tiny_checkpoint, redis_client, tmp_path_factory):
-    with serving(tmp_path_factory.mktemp("dip"), tiny_checkpoint, description_in_prompt=True) as server:
-        yield server
+def live_on(fast_parts, redis_client, tmp_path_factory):
+    with fast_serving(fast_parts, tmp_path_factory.mktemp("dip"), description_in_prompt=True) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
 def svc_on(live_on) -> CompletionService:
-    return live_on.runtime.completions
+    return live_on.app.state.runtime.completions
 
 
 @pytest.fixture(scope="module")
 def svc_off(live_on) -> CompletionService:
-    """The same real adapters, engine and tokenizer, with the server default left at its default (off)."""
-    rt, on = live_on.runtime, live_on.runtime.completions
+    """The same adapters, engine and tokenizer, with the server default left at its default (off)."""
+    rt, on = live_on.app.state.runtime, live_on.app.state.runtime.completions
     return CompletionService(rt.adapters, rt.engine, on.tokenizer, rt.model_name, on.limits, on.admission)
 
 
-def post(server, path, **body):
-    return httpx.post(server.url + path, json=body, timeout=60)
+def post(client, path, **body):
+    return client.post(path, json=body)
 
 
 def text_of(svc: CompletionService, ids: list[int]) -> str:
@@ -91,17 +92,15 @@ def test_completion_prompt_is_prefixed(svc_on, svc_off):
 
 
 def test_without_a_task_the_default_is_ignored_and_explicit_true_is_refused(svc_on):
-    from server.errors import APIError
-
     messages = [{"role": "user", "content": "hi"}]
     assert svc_on.chat_prompt_ids(messages, None, None) == svc_on.chat_ids(messages)
     assert svc_on.chat_prompt_ids(messages, None, False) == svc_on.chat_ids(messages)
-    with pytest.raises(APIError) as err:
+    with pytest.raises(BadRequest) as err:
         svc_on.chat_prompt_ids(messages, None, True)
-    assert err.value.status == 400 and err.value.param == "description_in_prompt"
-    with pytest.raises(APIError) as err:  # nowhere to put it
+    assert err.value.param == "description_in_prompt"
+    with pytest.raises(BadRequest) as err:  # nowhere to put it
         svc_on.chat_prompt_ids([{"role": "system", "content": "hi"}], TASK, True)
-    assert err.value.status == 400 and err.value.param == "messages"
+    assert err.value.param == "messages"
 
 
 # ---- over HTTP ----------------------------------------------------------------------------------------------------
@@ -123,7 +122,7 @@ def test_generate_default_on_field_overrides_and_adapter_is_the_same(live_on, sv
 def test_openai_chat_and_completions(live_on, svc_on):
     import openai
 
-    client = openai.OpenAI(base_url=live_on.url + "/v1", api_key="unused", max_retries=0)
+    client = openai.OpenAI(base_url="http://testserver/v1", api_key="unused", max_retries=0, http_client=live_on)
     model = client.models.list().data[0].id
     # list-of-parts content: the joined text parts, the description before the first
     parts = [{"type": "text", "text": "co"}, {"type": "text", "text": "ld"}]
@@ -142,11 +141,11 @@ def test_openai_chat_and_completions(live_on, svc_on):
 
 
 def test_token_limits_count_the_longer_prompt(live_on, svc_on):
-    prompt = "word " * 180
-    room = live_on.runtime.settings.max_model_len - len(svc_on.chat_ids([{"role": "user", "content": prompt}]))
+    prompt = "word " * 40  # leaves room for 1..64 new tokens (the test settings' limit) with this tokenizer
+    room = live_on.app.state.runtime.settings.max_model_len - len(svc_on.chat_ids([{"role": "user", "content": prompt}]))
     grown = len(svc_on.chat_ids([{"role": "user", "content": f"{TASK}\n\n{prompt}"}])) \
         - len(svc_on.chat_ids([{"role": "user", "content": prompt}]))
-    assert 1 <= room <= live_on.runtime.settings.max_tokens_limit and grown > 0
+    assert 1 <= room <= live_on.app.state.runtime.settings.max_tokens_limit and grown > 0
     off = post(live_on, "/v1/generate", task=TASK, prompt=prompt, max_tokens=room, description_in_prompt=False)
     assert off.status_code == 200, off.text
     on = post(live_on, "/v1/generate", task=TASK, prompt=prompt, max_tokens=room)
@@ -174,6 +173,6 @@ def test_a_non_bool_is_a_400_in_the_envelope(live_on, path, body):
     ("/v1/chat/completions", {"messages": [{"role": "system", "content": "x"}], "task": TASK}, "messages"),
 ])
 def test_true_without_a_task_or_user_message_is_a_400(live_on, path, body, param):
-    r = post(live_on, path, model=live_on.runtime.model_name, description_in_prompt=True, **body)
+    r = post(live_on, path, model=live_on.app.state.runtime.model_name, description_in_prompt=True, **body)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == param and r.json()["error"]["type"] == "invalid_request_error"

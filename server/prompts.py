@@ -1,0 +1,77 @@
+"""The prompt of a request, as a value, and the one function that turns it into token ids.
+
+Three shapes reach the service: chat messages (/v1/chat/completions, /v1/generate with chat), raw text
+(/v1/completions, /v1/generate without chat) and token ids (/v1/completions, as OpenAI accepts them). With
+`description_in_prompt`, the normalised description goes before the text as training and evaluation write it:
+"{description}\\n\\n{input}", in the last user message of a chat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .failures import BadRequest
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    messages: tuple[tuple[str, str], ...]  # (role, content); role is system, user or assistant
+
+    @classmethod
+    def of(cls, messages: list[dict[str, str]]) -> "ChatPrompt":
+        return cls(tuple((m["role"], m["content"]) for m in messages))
+
+
+@dataclass(frozen=True)
+class TextPrompt:
+    text: str
+
+
+@dataclass(frozen=True)
+class TokenPrompt:
+    ids: tuple[int, ...]
+
+
+Prompt = ChatPrompt | TextPrompt | TokenPrompt
+
+
+def param_of(prompt: Prompt) -> str:
+    """The request field that carries the prompt (named by errors about it)."""
+    return "messages" if isinstance(prompt, ChatPrompt) else "prompt"
+
+
+def with_description(description: str | None, text: str) -> str:
+    """The user turn as training and evaluation write it when the description is in the prompt too."""
+    return text if description is None else f"{description}\n\n{text}"
+
+
+def chat_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+    return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+
+
+def text_ids(tokenizer: Any, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=True)["input_ids"])
+
+
+def prompt_ids(tokenizer: Any, prompt: Prompt, description: str | None) -> list[int]:
+    """Token ids of `prompt`, with `description` (already normalised) put in front of its text when given.
+    Token-id prompts are taken as they are: the service never asks to put a description into one."""
+    if isinstance(prompt, TokenPrompt):
+        vocab = len(tokenizer)
+        bad = next((i for i in prompt.ids if not 0 <= i < vocab), None)
+        if bad is not None:
+            raise BadRequest(f"prompt: token id {bad} is outside this model's vocabulary (0..{vocab - 1})",
+                             param="prompt")
+        return list(prompt.ids)
+    if isinstance(prompt, TextPrompt):
+        return text_ids(tokenizer, with_description(description, prompt.text))
+    messages = [{"role": role, "content": content} for role, content in prompt.messages]
+    if description is not None:
+        last = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=None)
+        if last is None:
+            raise BadRequest("description_in_prompt: the messages have no user message to put the description in "
+                             "(send \"description_in_prompt\": false to leave it out)", param="messages")
+        messages[last] = {**messages[last], "content": with_description(description, messages[last]["content"])}
+    return chat_ids(tokenizer, messages)
