@@ -198,7 +198,6 @@ def test_coverage_centres_like_the_model(tmp_path):
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "t2l-smollm2-135m-sft-L"
 
 
-@pytest.mark.slow
 def test_shipped_checkpoint_places_its_training_description_in_and_a_random_string_out_of_distribution():
     """The shipped index (written by `t2l checkpoint index`) with the real encoder: a training description of
     suite:state.abbr finds itself; a random string is below the threshold."""
@@ -218,7 +217,7 @@ def test_shipped_checkpoint_places_its_training_description_in_and_a_random_stri
     assert not noise.in_distribution and noise.score < index.threshold
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the real task library through MiniLM, calibration and a plot: ~100 s on 2 cores
 def test_index_command_writes_index_plot_and_report_and_restamps_the_digest(tmp_path, capsys):
     """`t2l checkpoint index` end to end on a small checkpoint trained (per its provenance) on two suite ops: real
     encoder, real task library, calibration, plot; the checkpoint then loads with the index its digest covers."""

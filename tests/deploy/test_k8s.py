@@ -197,6 +197,7 @@ def test_k8s_vllm_resolver_matches_the_plugin_and_checkpoint():
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
 
 
+@pytest.mark.slow  # imports vLLM's CLI: ~10 s on a 2-core CPU
 def test_k8s_vllm_args_parse_with_vllm():
     """vLLM's own `vllm serve` parser accepts the manifest's arguments (when vLLM is installed here)."""
     if importlib.util.find_spec("vllm") is None:
