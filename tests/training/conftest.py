@@ -32,14 +32,32 @@ def toy_tasks():
 
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory):
-    """(folder, model, tokenizer): a seeded 2-layer, 32-wide Llama with SmolLM2's tokenizer and chat template.
+    """(folder, model, tokenizer): a seeded 2-layer, 32-wide Llama with a byte-level tokenizer built in process
+    (ChatML-like chat template, <|im_end|> as EOS), so these tests need no prepared base model.
     initializer_range 0.3 (HF: 0.02) gives logits room to move, so "the hypernet learns" is testable at this size."""
+    from transformers import AutoTokenizer
+
+    from tests.helpers import tiny_llama, tiny_tokenizer
+
+    folder = Path(tmp_path_factory.mktemp("tiny-lm"))
+    tokenizer = tiny_tokenizer()
+    vocab = len(tokenizer)
+    tiny_llama(vocab_size=vocab, max_position_embeddings=1024, initializer_range=0.3).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    model = tiny_llama(vocab_size=vocab, max_position_embeddings=1024, initializer_range=0.3).requires_grad_(False)
+    return folder, model, AutoTokenizer.from_pretrained(folder)
+
+
+@pytest.fixture(scope="session")
+def smol_lm(tmp_path_factory):
+    """tiny_lm's model with the real SmolLM2 tokenizer and chat template (needs the prepared base model: tests using
+    it are `slow`), for the properties that depend on that tokenizer (its default system prompt, its merges)."""
     from transformers import AutoTokenizer
 
     from t2l.assets import prepare_base_model
     from tests.helpers import tiny_llama
 
-    folder = Path(tmp_path_factory.mktemp("tiny-lm"))
+    folder = Path(tmp_path_factory.mktemp("smol-lm"))
     tiny_llama(vocab_size=49152, max_position_embeddings=512, initializer_range=0.3).save_pretrained(folder)
     AutoTokenizer.from_pretrained(prepare_base_model()).save_pretrained(folder)
     model = tiny_llama(vocab_size=49152, max_position_embeddings=512, initializer_range=0.3).requires_grad_(False)

@@ -53,7 +53,7 @@ def test_library_lora_is_a_standard_peft_adapter_that_inject_reproduces(tiny_lm,
         ours = model(input_ids=ids).logits
     from tests.helpers import tiny_llama
 
-    fresh = tiny_llama(vocab_size=49152, max_position_embeddings=512, initializer_range=0.3)
+    fresh = tiny_llama(vocab_size=len(tok), max_position_embeddings=1024, initializer_range=0.3)
     with torch.no_grad():
         theirs = PeftModel.from_pretrained(fresh, str(tmp_path / "upper")).eval()(input_ids=ids).logits
         base = model(input_ids=ids).logits
@@ -195,11 +195,12 @@ def test_generation_stops_only_rows_that_can_no_longer_match():
     assert can_still_match("mi", ["cats", "mice"]) and can_still_match("caf\ufffd", ["cats"])
 
 
-def test_early_stopping_leaves_generation_scores_unchanged(tiny_lm, toy_tasks, monkeypatch):
+@pytest.mark.slow  # real tokenizer: with the byte-level tiny one none of the rows picked below came out matchable
+def test_early_stopping_leaves_generation_scores_unchanged(smol_lm, toy_tasks, monkeypatch):
     import training.evaluate as evaluate_module
     from training.evaluate import score_generations
 
-    _, model, tok = tiny_lm
+    _, model, tok = smol_lm
     rows = build_rows(Method("base"), toy_tasks[:2], tok, EvalConfig(examples_per_task=4, max_new_tokens=6))
     for r in rows[::3]:  # make some rows matchable: the reference is whatever greedy decoding says
         ids = torch.tensor([r.prompt])

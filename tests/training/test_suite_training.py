@@ -32,6 +32,7 @@ def suite():
     return registry(with_bigbench=with_bb), load_split(), with_bb
 
 
+@pytest.mark.slow  # builds the whole registry with its BIG-bench part (~15 s)
 def test_committed_split_is_the_hash_rule_applied_to_the_registry(suite):
     reg, split, with_bb = suite
     assert problems(reg) == []
