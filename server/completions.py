@@ -132,7 +132,14 @@ class CompletionService:
         ready = await self._prepare(job)
         started = time.perf_counter()
         async with self._running(ready.record):
-            outs = await asyncio.gather(*(self._collect(ready, ready.spec.for_choice(i)) for i in range(job.n)))
+            choices = [asyncio.ensure_future(self._collect(ready, ready.spec.for_choice(i))) for i in range(job.n)]
+            try:
+                outs = await asyncio.gather(*choices)
+            except BaseException:  # one choice failed (or the client left): the others stop too, inside the slot
+                for choice in choices:
+                    choice.cancel()
+                await asyncio.gather(*choices, return_exceptions=True)
+                raise
         return Completion(ready.model, ready.record, len(ready.ids), tuple(outs),
                           (time.perf_counter() - started) * 1000)
 

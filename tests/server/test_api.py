@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 TASK = "Answer with the antonym of the given word."
+pytestmark = pytest.mark.slow  # a live uvicorn (tests/server/test_request_path.py covers the routes in process)
 
 
 def post(live, path, **body):

@@ -11,6 +11,8 @@ import pytest
 
 from tests.server.conftest import RANDOM, TRAINING, serving
 
+pytestmark = pytest.mark.slow  # a live uvicorn and the real MiniLM encoder
+
 
 @pytest.fixture(scope="module")
 def indexed(indexed_checkpoint, redis_client, tmp_path_factory):

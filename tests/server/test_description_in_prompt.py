@@ -142,10 +142,11 @@ def test_openai_chat_and_completions(live_on, svc_on):
 
 def test_token_limits_count_the_longer_prompt(live_on, svc_on):
     prompt = "word " * 40  # leaves room for 1..64 new tokens (the test settings' limit) with this tokenizer
-    room = live_on.app.state.runtime.settings.max_model_len - len(svc_on.chat_ids([{"role": "user", "content": prompt}]))
+    settings = live_on.app.state.runtime.settings
+    room = settings.max_model_len - len(svc_on.chat_ids([{"role": "user", "content": prompt}]))
     grown = len(svc_on.chat_ids([{"role": "user", "content": f"{TASK}\n\n{prompt}"}])) \
         - len(svc_on.chat_ids([{"role": "user", "content": prompt}]))
-    assert 1 <= room <= live_on.app.state.runtime.settings.max_tokens_limit and grown > 0
+    assert 1 <= room <= settings.max_tokens_limit and grown > 0
     off = post(live_on, "/v1/generate", task=TASK, prompt=prompt, max_tokens=room, description_in_prompt=False)
     assert off.status_code == 200, off.text
     on = post(live_on, "/v1/generate", task=TASK, prompt=prompt, max_tokens=room)

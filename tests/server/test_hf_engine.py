@@ -12,6 +12,7 @@ from server.engines.base import AdapterSlots, SamplingSpec
 from server.engines.hf_engine import HFEngine
 from tests.helpers import HashingEncoder
 
+pytestmark = pytest.mark.slow  # the real SmolLM2 tokenizer (tiny_base) and transformers decoding
 PROMPTS = ["The capital of France is", "One, two, three,", "hello"]
 
 

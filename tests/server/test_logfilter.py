@@ -23,11 +23,11 @@ def test_filter_rewrites_a_uvicorn_access_record_and_keeps_it(caplog):
     assert record.getMessage().endswith('HTTP/1.1" 401')
 
 
-def test_create_app_installs_the_redactor_once(tmp_path, tiny_checkpoint):
+def test_create_app_installs_the_redactor_once(tmp_path, fast_parts):
     from server.app import create_app
     from tests.server.conftest import make_settings
 
     for _ in range(2):
-        create_app(make_settings(tmp_path, tiny_checkpoint))
+        create_app(make_settings(tmp_path, fast_parts.folder))
     filters = [f for f in logging.getLogger(ACCESS_LOGGER).filters if isinstance(f, CredentialRedactor)]
     assert len(filters) == 1

@@ -17,8 +17,9 @@ from tests.server.cdp import Browser, find_chromium
 from tests.server.conftest import TRAINING, serving
 
 CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (run scripts/ensure_chromium.sh, "
-                                                          "which installs Debian's chromium package)")
+pytestmark = [pytest.mark.slow, pytest.mark.browser,  # a live uvicorn and headless Chromium
+              pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (run scripts/ensure_chromium.sh, "
+                                                          "which installs Debian's chromium package)")]
 TASK = TRAINING["toy.plural"][0]
 VISIBLE = "getComputedStyle(document.querySelector('{}')).display !== 'none'"
 SHOTS = os.environ.get("T2L_SCREENSHOTS")  # a folder: the tests also leave their screenshots there

@@ -14,6 +14,7 @@ from server.auth import new_key
 from tests.server.conftest import LiveServer, free_port, make_settings
 
 TASK = "Answer with the antonym of the given word."
+pytestmark = pytest.mark.slow  # live uvicorn servers (and a `t2l serve` process)
 USER_KEY, USER_ENTRY = new_key("alice", ("use",))
 ADMIN_KEY, ADMIN_ENTRY = new_key("ops", ("admin",))
 

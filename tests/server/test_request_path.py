@@ -4,6 +4,7 @@ a tiny seeded checkpoint, the in-process tokenizer and the real Redis: fast, and
 from __future__ import annotations
 
 import ast
+import time
 import uuid
 from pathlib import Path
 
@@ -127,7 +128,8 @@ def test_the_service_raises_failures_not_http(fast):
 def test_no_http_below_the_routes():
     below = ["completions.py", "service.py", "prompts.py", "failures.py", "cache.py", "engines"]
     for name in below:
-        for path in ([ROOT / "server" / name] if name.endswith(".py") else sorted((ROOT / "server" / name).glob("*.py"))):
+        where = ROOT / "server" / name
+        for path in [where] if name.endswith(".py") else sorted(where.glob("*.py")):
             tree = ast.parse(path.read_text())
             imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
             imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
@@ -194,7 +196,7 @@ def test_busy_timeout_and_engine_failure(fast_parts, redis_client, tmp_path):
         assert "simulated device failure" in events[0] and events[-1] == "data: [DONE]"
 
 
-# ---- token-id prompts -------------------------------------------------------------------------------------------------
+# ---- token-id prompts ---------------------------------------------------------------------------------------------
 def test_completions_accept_token_ids_as_openai_does(fast):
     rt = runtime(fast)
     ids = rt.completions.text_ids("Once upon a time")
@@ -353,3 +355,34 @@ def test_hypernet_pre_normalised_entry_point_embeds_the_same_text_without_normal
         monkeypatch.setattr(module, "normalize_description", refuse)
     again, direct = embed_descriptions(fast_parts.checkpoint, HashingEncoder(16), [clean], normalized=True)
     assert texts == again == [clean] and torch.equal(usual, direct) and torch.equal(usual, plain)
+
+
+def test_a_failing_choice_stops_its_siblings_inside_the_request(fast_parts, redis_client, tmp_path):
+    class OneBadChoice(FakeEngine):
+        """The choice with seed 1 fails at once; the others would finish after half a second."""
+
+        def __init__(self):
+            super().__init__()
+            self.finished = 0
+
+        async def generate(self, prompt_ids, spec, adapter_id=None, adapter=None):
+            import asyncio
+
+            from server.engines.base import EngineError
+
+            if spec.seed == 1:
+                raise EngineError("choice 1 failed")
+            if spec.seed is not None:  # not the warm-up's unseeded requests
+                await asyncio.sleep(0.5)
+            async for delta in super().generate(prompt_ids, spec, adapter_id, adapter):
+                yield delta
+            self.finished += 1
+
+    engine = OneBadChoice()
+    with fast_serving(fast_parts, tmp_path, engine) as client:
+        engine.finished = 0  # not the warm-up's
+        r = chat(client, n=3, seed=0, temperature=1.0, max_tokens=2, messages=[{"role": "user", "content": "x"}])
+        time.sleep(1.0)  # long enough for the siblings to have finished, had they not been stopped
+        free = not runtime(client).completions.admission.slots.locked()
+    assert r.status_code == 503 and "choice 1 failed" in r.json()["error"]["message"]
+    assert engine.finished == 0 and free

@@ -42,6 +42,7 @@ def test_entry_point_is_declared():
     assert names.get("t2l_resolver") == "server.engines.resolver_plugin:register"
 
 
+@pytest.mark.slow  # the real base model's config and vLLM's resolver
 def test_resolver_fetches_verifies_and_refuses(smol_adapter, redis_client, tmp_path):
     from hypernet import Adapter
     from server.engines.resolver_plugin import make_resolver

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import torch
 
-from hypernet import Adapter, load_checkpoint
+from hypernet import Adapter
 from server.cache import BLOB_PREFIX, MemoryCache, RedisCache, TieredCache
 from server.metrics import Metrics
 from server.service import AdapterService, adapter_id_for
@@ -19,13 +19,13 @@ from tests.server.conftest import REDIS_URL, free_port
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tiny_checkpoint):
-    return load_checkpoint(tiny_checkpoint)
+def checkpoint(fast_parts):
+    return fast_parts.checkpoint  # tiny, seeded, built in process (16-d embeddings)
 
 
 class _Encoder(HashingEncoder):
     def __init__(self):
-        super().__init__(dim=384)
+        super().__init__(dim=16)
 
 
 def replica(checkpoint, redis_url=REDIS_URL, metrics=None, **kw) -> AdapterService:
