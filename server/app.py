@@ -1,5 +1,6 @@
 """create_app: settings -> FastAPI app. The lifespan builds the runtime (checkpoint, encoder, cache, engine) in the
-background, so /health answers at once and /ready says 503 until everything is up (vLLM takes ~40 s on CPU)."""
+background, so /health answers at once and /ready says 503 until everything is up (vLLM takes ~40 s on CPU) and one
+warm-up request has gone through the whole path (CompletionService.warm_up)."""
 
 from __future__ import annotations
 
