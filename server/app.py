@@ -15,6 +15,8 @@ from typing import Any, Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from t2l.assets import shipped_checkpoint
+
 from .cache import MemoryCache, RedisCache, TieredCache
 from .auth import Authenticator
 from .completions import Admission, CompletionService, Limits
@@ -24,7 +26,7 @@ from .logfilter import install_access_log_redaction
 from .metrics import Metrics
 from .routes import adapters, admin, generate, health, openai, playground
 from .service import AdapterService
-from .settings import REPO_CHECKPOINTS, Settings
+from .settings import Settings
 
 log = logging.getLogger("t2l.server")
 
@@ -46,13 +48,14 @@ class Runtime:
 
 
 def resolve_checkpoint(settings: Settings) -> Path:
-    """The configured checkpoint; else the one shipped in checkpoints/; else an UNTRAINED one made once under
-    T2L_HOME (its adapters have delta W = 0, i.e. the base model's behaviour) so the service runs anyway."""
+    """The configured checkpoint; else the one shipped with the package (t2l/checkpoints); else an UNTRAINED one
+    made once under settings.home (its adapters have delta W = 0, i.e. the base model's behaviour) so the service
+    runs anyway."""
     if settings.checkpoint is not None:
         return settings.checkpoint
-    shipped = sorted(p.parent for p in REPO_CHECKPOINTS.glob("*/hypernet.json"))
-    if shipped:
-        return shipped[0]
+    shipped = shipped_checkpoint()
+    if shipped is not None:
+        return shipped
     from hypernet import HyperConfig, init_checkpoint
     from t2l.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER, prepare_base_model
 
@@ -60,8 +63,8 @@ def resolve_checkpoint(settings: Settings) -> Path:
     if not (folder / "hypernet.json").is_file():
         log.warning("no trained checkpoint found: creating an UNTRAINED one at %s (adapters will not change the "
                     "model until a trained checkpoint is configured with T2L_CHECKPOINT)", folder)
-        init_checkpoint(folder, prepare_base_model(DEFAULT_BASE_MODEL), DEFAULT_BASE_MODEL, DEFAULT_ENCODER,
-                        HyperConfig())
+        init_checkpoint(folder, prepare_base_model(DEFAULT_BASE_MODEL, settings.home), DEFAULT_BASE_MODEL,
+                        DEFAULT_ENCODER, HyperConfig())
     return folder
 
 

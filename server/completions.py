@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 from hypernet import DescriptionError
+from t2l.prompt import chat_ids as _chat_ids, raw_ids as _text_ids, with_description
 
 from .engines.base import Delta, Engine, EngineError, SamplingSpec
 from .failures import BadRequest, Busy, NotFound, TimedOut, Unavailable
-from .prompts import ChatPrompt, Prompt, TextPrompt, TokenPrompt, param_of, prompt_ids, with_description
-from .prompts import chat_ids as _chat_ids, text_ids as _text_ids
+from .prompts import ChatPrompt, Prompt, TextPrompt, TokenPrompt, param_of, prompt_ids
 from .service import AdapterRecord, AdapterService, Description
 
 __all__ = ["Admission", "Completion", "CompletionService", "Job", "Limits", "Streamed", "with_description"]

@@ -3,13 +3,16 @@
 Three shapes reach the service: chat messages (/v1/chat/completions, /v1/generate with chat), raw text
 (/v1/completions, /v1/generate without chat) and token ids (/v1/completions, as OpenAI accepts them). With
 `description_in_prompt`, the normalised description goes before the text as training and evaluation write it:
-"{description}\\n\\n{input}", in the last user message of a chat.
+"{description}\\n\\n{input}", in the last user message of a chat. Every rule of that format is t2l.prompt's, the one
+prompt builder training, evaluation and the server share (tests/training/test_prompt_parity.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from t2l.prompt import chat_ids, describe_messages, raw_ids, with_description
 
 from .failures import BadRequest
 
@@ -41,20 +44,6 @@ def param_of(prompt: Prompt) -> str:
     return "messages" if isinstance(prompt, ChatPrompt) else "prompt"
 
 
-def with_description(description: str | None, text: str) -> str:
-    """The user turn as training and evaluation write it when the description is in the prompt too."""
-    return text if description is None else f"{description}\n\n{text}"
-
-
-def chat_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
-    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-    return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
-
-
-def text_ids(tokenizer: Any, text: str) -> list[int]:
-    return list(tokenizer(text, add_special_tokens=True)["input_ids"])
-
-
 def prompt_ids(tokenizer: Any, prompt: Prompt, description: str | None) -> list[int]:
     """Token ids of `prompt`, with `description` (already normalised) put in front of its text when given.
     Token-id prompts are taken as they are: the service never asks to put a description into one."""
@@ -66,12 +55,10 @@ def prompt_ids(tokenizer: Any, prompt: Prompt, description: str | None) -> list[
                              param="prompt")
         return list(prompt.ids)
     if isinstance(prompt, TextPrompt):
-        return text_ids(tokenizer, with_description(description, prompt.text))
+        return raw_ids(tokenizer, with_description(description, prompt.text))
     messages = [{"role": role, "content": content} for role, content in prompt.messages]
-    if description is not None:
-        last = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=None)
-        if last is None:
-            raise BadRequest("description_in_prompt: the messages have no user message to put the description in "
-                             "(send \"description_in_prompt\": false to leave it out)", param="messages")
-        messages[last] = {**messages[last], "content": with_description(description, messages[last]["content"])}
-    return chat_ids(tokenizer, messages)
+    try:
+        return chat_ids(tokenizer, describe_messages(description, messages))
+    except ValueError:
+        raise BadRequest("description_in_prompt: the messages have no user message to put the description in "
+                         "(send \"description_in_prompt\": false to leave it out)", param="messages") from None

@@ -8,8 +8,6 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
-
 
 class Settings(BaseSettings):
     """Every knob of the service. Defaults are the embedded default: SmolLM2-135M on CPU, in-process cache."""

@@ -82,8 +82,6 @@ def test_a_chat_gets_the_description_in_its_last_user_message(tokenizer):
         describe_messages(DESCRIPTION, messages[:1])
 
 
-@pytest.mark.xfail(strict=True, reason="the server still has its own copy of the prompt builder (server/prompts.py "
-                                       "or server/completions.py); when it imports t2l.prompt, drop this marker")
 def test_the_server_builds_prompts_with_t2l_prompt():
     import ast
     from pathlib import Path
