@@ -4,6 +4,7 @@ as package data, so a wheel (what the image installs) serves it exactly like a s
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -63,8 +64,13 @@ def test_shipped_checkpoint_none_when_empty(tmp_path):
 @pytest.mark.slow
 def test_wheel_carries_the_shipped_checkpoint(tmp_path):
     """Build the wheel the image installs; it holds the checkpoint's weights, config and index under t2l/."""
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                           str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=600)
+    had_build = (ROOT / "build").exists()
+    try:  # pip builds in the tree: setuptools leaves build/ behind (ignored by git; removed unless it was there)
+        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                               str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=600)
+    finally:
+        if not had_build:
+            shutil.rmtree(ROOT / "build", ignore_errors=True)
     assert done.returncode == 0, done.stderr[-2000:]
     wheel = next(tmp_path.glob("*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())

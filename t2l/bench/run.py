@@ -138,7 +138,7 @@ def run_bench(config: BenchConfig) -> Path:
 
 
 async def _engine_part(config: BenchConfig, checkpoint, encoder, base_path: str, tokenizer, heldout) -> dict:
-    from training.data import prompt_ids
+    from t2l.prompt import prompt_ids
 
     from .served import adapter_service, described, hf_engine, service_cache, served_settings
     from .serving import bench_cold_warm, bench_hot_load, bench_icl, bench_multi_adapter
