@@ -139,10 +139,18 @@ eval-suite: setup
 	$(BIN)/t2l eval --tasks tiers --out $(RUNS)/eval-suite --sft $$(test -d $(RUNS)/sft-suite-2/checkpoint && echo $(RUNS)/sft-suite-2 || echo $(RUNS)/sft-suite)/checkpoint \
 		--multitask $(RUNS)/suite-multitask --oracles $(RUNS)/suite-oracles --examples 5 --threads $(THREADS)
 
+# Item 3's table (training/results/ablations/README.md): 200 steps per arm, 16 samples a step, one thread each.
+ABL := $(BIN)/python scripts/ablate_suite.py --steps 200 --set threads=1 --set batch_size=16
 ablations: setup
-	for arm in grouped ungrouped; do \
-		$(BIN)/python scripts/ablate_suite.py --arm $$arm --steps 60 --set threads=$(THREADS) --set warmup_steps=10 \
-			--set batch_size=16 --set center_embeddings=false $$(test $$arm = ungrouped && echo --ungrouped); done
+	$(ABL) --arm center --set center_embeddings=true
+	$(ABL) --arm nocenter --set center_embeddings=false
+	$(ABL) --arm descprompt --set center_embeddings=true --set desc_in_prompt=0.5
+	$(ABL) --arm margin --set center_embeddings=true --set margin_weight=1.0 --set margin=1.0
+	$(ABL) --arm meanpen --set center_embeddings=true --set mean_penalty=300
+	$(ABL) --arm lr2e-4 --set center_embeddings=true --set lr=2e-4
+	test -d $(RUNS)/suite-multitask || $(BIN)/t2l train lora suite-multitask --out $(RUNS)/suite-multitask --steps 120
+	$(ABL) --arm offset --set center_embeddings=true --set offset_lora=$(RUNS)/suite-multitask \
+		--set hyper.ab_offset=true --set hyper.head_use_bias=false
 	$(BIN)/python scripts/ablate_suite.py --report
 
 # ---- benchmarks (issue #6): one process, one run; quiet machine please (numbers are medians with spread) -------
