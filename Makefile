@@ -147,7 +147,6 @@ ablations: setup
 	$(ABL) --arm descprompt --set center_embeddings=true --set desc_in_prompt=0.5
 	$(ABL) --arm margin --set center_embeddings=true --set margin_weight=1.0 --set margin=1.0
 	$(ABL) --arm meanpen --set center_embeddings=true --set mean_penalty=300
-	$(ABL) --arm lr2e-4 --set center_embeddings=true --set lr=2e-4
 	test -d $(RUNS)/suite-multitask || $(BIN)/t2l train lora suite-multitask --out $(RUNS)/suite-multitask --steps 120
 	$(ABL) --arm offset --set center_embeddings=true --set offset_lora=$(RUNS)/suite-multitask \
 		--set hyper.ab_offset=true --set hyper.head_use_bias=false
