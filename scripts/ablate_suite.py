@@ -25,15 +25,16 @@ def report(folder: Path) -> str:
     rows = [json.loads(f.read_text()) for f in sorted(folder.glob("*/result.json"))]
     tiers = ("seen_ops_new_descriptions", "new_combinations", "heldout_tasks")
     head = ("| arm | settings | steps | s/step | samples/s | tokens/s | train loss (last 20) | "
-            + " | ".join(f"{t}: other / random (se)" for t in tiers) + " |")
-    lines = [head, "|" + "---|" * (7 + len(tiers))]
+            + " | ".join(f"{t}: other / random (se)" for t in tiers) + " | loss, right description (3 tiers) |")
+    lines = [head, "|" + "---|" * (8 + len(tiers))]
     for r in rows:
         settings = ", ".join(f"{k}={v}" for k, v in r["overrides"].items() if k not in ("threads", "batch_size"))
         settings = ("ungrouped, " if r["ungrouped"] else "grouped 4x4, ") + settings
         cells = " | ".join(f"{r['steering'][t]['other']:.2f} / {r['steering'][t]['random']:.2f} "
                            f"({r['steering'][t]['se']:.2f})" for t in tiers)
         lines.append(f"| {r['arm']} | {settings} | {r['steps']} | {r['sec_per_step_median']:.1f} | "
-                     f"{r['samples_per_s']:.2f} | {r['tokens_per_s']:.0f} | {r['train_loss_last20']:.2f} | {cells} |")
+                     f"{r['samples_per_s']:.2f} | {r['tokens_per_s']:.0f} | {r['train_loss_last20']:.2f} | {cells} | "
+                     + " / ".join(f"{r['steering'][t]['loss']:.2f}" for t in tiers) + " |")
     return "\n".join(lines) + "\n"
 
 
