@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
@@ -157,11 +158,14 @@ class CompletionService:
     async def _prepare(self, job: Job) -> _Prepared:
         """Everything before generation, cheapest checks first: description, prompt, limits, then the adapter."""
         description = self._describe(job.task)
-        ids = prompt_ids(self.tokenizer, job.prompt, self._prompt_description(job.prompt, description,
-                                                                               job.description_in_prompt))
+        ids = self._ids(job.prompt, description, job.description_in_prompt)
         spec = self._spec(ids, job)
         record = await self._adapter(description, job.model)
         return _Prepared(ids, spec, record, record.id if record is not None else self.model_name)
+
+    def _ids(self, prompt: Prompt, description: Description | None, in_prompt: bool | None) -> list[int]:
+        """The token ids a request is served with (the description in the prompt when asked for)."""
+        return prompt_ids(self.tokenizer, prompt, self._prompt_description(prompt, description, in_prompt))
 
     def _describe(self, task: str | None) -> Description | None:
         if task is None:
@@ -297,11 +301,14 @@ class CompletionService:
         return self.engine.loaded()
 
     # ---- warm-up ------------------------------------------------------------------------------------------
-    async def warm_up(self, task: str = "Repeat the input word.", text: str = "warm") -> None:
+    async def warm_up(self, task: str | None = None, text: str = "warm") -> None:
         """One request through the whole path before the service says ready (first calls are slow: the chat
         template compiles, the encoder and the hypernetwork run their first pass, Redis connects, the engine loads
         its first adapter), then a base-model one. Its adapter is forgotten and unloaded afterwards, and metrics are
-        detached meanwhile, so it leaves no trace in the cache, /v1/models or /metrics."""
+        detached meanwhile, so it leaves no trace in the cache, /v1/models or /metrics. The description is unique
+        per start: it always misses the (shared) cache, so the hypernetwork really runs, and the delete afterwards
+        can never evict an adapter a user asked for."""
+        task = task or f"Repeat the input word. (warm-up {uuid.uuid4().hex})"
         metrics = self.metrics, self.adapters.metrics
         self.metrics = self.adapters.metrics = None
         try:
@@ -314,7 +321,7 @@ class CompletionService:
 
     # ---- prompt previews (the token ids a request is served with; no adapter work) -------------------------
     def prompt_ids_for(self, prompt: Prompt, task: str | None, in_prompt: bool | None) -> list[int]:
-        return prompt_ids(self.tokenizer, prompt, self._prompt_description(prompt, self._describe(task), in_prompt))
+        return self._ids(prompt, self._describe(task), in_prompt)
 
     def chat_prompt_ids(self, messages: list[dict[str, str]], task: str | None, in_prompt: bool | None
                         ) -> list[int]:
