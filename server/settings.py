@@ -46,8 +46,9 @@ class Settings(BaseSettings):
     description_in_prompt: bool = Field(False, description="Default of the request option description_in_prompt: "
                                         "with `task`, also put the description in the prompt (\"{task}\\n\\n"
                                         "{input}\", as training and evaluation write it). Off by default: with the "
-                                        "shipped 800-step checkpoint it no longer helps (t2l_sft_desc vs t2l_sft in "
-                                        "its eval.json: 12.1 vs 12.4 on held-out tasks, lower on the other tiers).")
+                                        "shipped checkpoint it does not help overall (t2l_sft_desc vs t2l_sft in its "
+                                        "eval.json: 14.0 vs 15.1 on held-out tasks, 23.6 vs 25.0 and 10.9 vs 10.5 "
+                                        "on the other tiers).")
     log_level: str = Field("info", description="uvicorn / service log level.")
     auth: Literal["on", "off"] = Field("on", description="Bearer API keys required; `off` only on a trusted "
                                                           "localhost (make serve sets it).")
