@@ -88,7 +88,7 @@ def run_tiers(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None,
               reuse_methods: Sequence[str] = ()) -> dict:
     """Every method on every tier. With `reuse` (an earlier tiers eval.json), `reuse_methods` take their per-task
     scores from it instead of being run (see reused_scores); eval.json records which and from where."""
-    from training.report import markdown_table, plot_summary
+    from training.report import markdown_table, plot_tiers
 
     if model is None:
         from training.lora_library import load_base
@@ -140,8 +140,7 @@ def run_tiers(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None,
         f"## {tier}\n\n" + markdown_table(res) for tier, res in out["by_tier"].items()))
     if inputs.sft and tiers:  # the generated adapters of the first tier's tasks x eval descriptions, by input pool
         plot_tier_adapters(inputs.sft, next(iter(tiers.values())), out_dir / "adapters.png")
-    plot_summary({"summary": {f"{tier}:{m}": v for tier, row in out["tiers"].items() for m, v in row.items()},
-                  "tasks": {}}, out_dir / "eval.png")
+    plot_tiers(out["tiers"], out_dir / "eval.png")
     return out
 
 

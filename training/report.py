@@ -64,6 +64,40 @@ def plot_summary(results: dict, path: Path, title: str = "Held-out BIG-bench tas
     return path
 
 
+def plot_tiers(tiers: dict, path: Path, title: str = "Description-necessary suite: exact match per tier") -> Path:
+    """Grouped bars: one group per tier (eval.json `tiers`: tier -> method -> average), one bar per method in the
+    same colour across tiers; a method a tier lacks (NaN, e.g. no oracle for new combinations) gets no bar."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(tiers)
+    methods = list(dict.fromkeys(m for row in tiers.values() for m in row))
+    width = 0.8 / max(1, len(methods))
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    for j, m in enumerate(methods):
+        xs = [i + (j - (len(methods) - 1) / 2) * width for i in range(len(names))]
+        vs = [tiers[t].get(m, math.nan) for t in names]
+        keep = [(x, v) for x, v in zip(xs, vs) if v is not None and not math.isnan(v)]
+        ax.bar([x for x, _ in keep], [v for _, v in keep], width, label=LABELS.get(m, m),
+               edgecolor="black" if m == "t2l_sft" else None)
+        for x, v in keep:
+            ax.text(x, v + 0.5, f"{v:.1f}", ha="center", fontsize=6)
+    ax.set_xticks(range(len(names)), names, fontsize=9)
+    top = max([v for row in tiers.values() for v in row.values() if v == v] + [1.0])  # v == v: not NaN
+    ax.set_ylim(0, top * 1.35)  # room for the legend above the bars
+    ax.set_ylabel("exact match / task metric (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=3, loc="upper center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def adapter_vectors(adapters: Sequence) -> torch.Tensor:
     """(N, D): every A and B entry of each adapter, flattened (the generated weights themselves)."""
     return torch.stack([torch.cat([x.flatten() for x in (*ad.a, *ad.b)]).float() for ad in adapters])
