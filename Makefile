@@ -144,17 +144,16 @@ eval-suite: setup
 # suite.yaml now ships the offset; the first five arms were run without it (head bias, no offset), as NOOFF says.
 ABL := $(BIN)/python scripts/ablate_suite.py --steps 200 --set threads=1 --set batch_size=16
 NOOFF := --set hyper.ab_offset=false --set hyper.head_use_bias=true --set offset_lora='""'
+OFFSET := --set offset_lora=training/results/ablations/offset/suite-multitask --set hyper.ab_offset=true \
+	--set hyper.head_use_bias=false
 ablations: setup
 	$(ABL) --arm center --set center_embeddings=true $(NOOFF)
 	$(ABL) --arm nocenter --set center_embeddings=false $(NOOFF)
 	$(ABL) --arm descprompt --set center_embeddings=true --set desc_in_prompt=0.5 $(NOOFF)
 	$(ABL) --arm margin --set center_embeddings=true --set margin_weight=1.0 --set margin=1.0 $(NOOFF)
 	$(ABL) --arm meanpen --set center_embeddings=true --set mean_penalty=300 $(NOOFF)
-	test -d $(RUNS)/suite-multitask || $(BIN)/t2l train lora suite-multitask --out $(RUNS)/suite-multitask --steps 120
-	$(ABL) --arm offset --set center_embeddings=true --set offset_lora=$(RUNS)/suite-multitask \
-		--set hyper.ab_offset=true --set hyper.head_use_bias=false
-	$(ABL) --arm offset_margin --set center_embeddings=true --set offset_lora=training/results/ablations/offset/suite-multitask \
-		--set hyper.ab_offset=true --set hyper.head_use_bias=false --set margin_weight=1.0 --set margin=1.0
+	$(ABL) --arm offset --set center_embeddings=true $(OFFSET)
+	$(ABL) --arm offset_margin --set center_embeddings=true $(OFFSET) --set margin_weight=1.0 --set margin=1.0
 	$(BIN)/python scripts/ablate_suite.py --report
 
 # ---- benchmarks (issue #6): one process, one run; quiet machine please (numbers are medians with spread) -------

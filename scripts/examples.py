@@ -1,6 +1,6 @@
 """The README's example answers, asked of a running service: each (description, input) greedily through
 /v1/generate with the adapter only (no description in the prompt), then the same input under a random string as
-the description, and the base model alone (/v1/completions with the chat prompt, no task). Prints a markdown table
+the description, and the base model alone (/v1/chat/completions with the same user turn, no task). Prints a markdown table
 and writes it as JSON.
 
     t2l serve &                      # or make serve
@@ -30,9 +30,9 @@ EXAMPLES = [
 RANDOM = "qz vor plinth amble kestrel 48 umbra"  # a fixed nonsense description
 
 
-def ask(client: httpx.Client, url: str, task: str | None, prompt: str, max_tokens: int) -> str:
-    if task is None:  # the base model alone, with the same chat prompt the adapter path uses
-        body = {"model": client.get(url + "/v1/models").json()["data"][0]["id"],
+def ask(client: httpx.Client, url: str, task: str | None, prompt: str, max_tokens: int, base: str) -> str:
+    if task is None:  # the base model (its id: `base`) alone, with the same chat prompt the adapter path uses
+        body = {"model": base,
                 "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens, "temperature": 0}
         r = client.post(url + "/v1/chat/completions", json=body)
         r.raise_for_status()
@@ -52,10 +52,12 @@ def main() -> None:
     args = parser.parse_args()
     with httpx.Client(timeout=300) as client:
         ready = client.get(args.url + "/ready").json()
-        rows = [{"description": d, "input": x, "right": want,
-                 "adapter": ask(client, args.url, d, x, args.max_tokens).strip(),
-                 "random_description": ask(client, args.url, RANDOM, x, args.max_tokens).strip(),
-                 "base": ask(client, args.url, None, x, args.max_tokens).strip()} for d, x, want in EXAMPLES]
+
+        def answer(task: str | None, text: str) -> str:
+            return ask(client, args.url, task, text, args.max_tokens, ready["model"]).strip()
+
+        rows = [{"description": d, "input": x, "right": want, "adapter": answer(d, x),
+                 "random_description": answer(RANDOM, x), "base": answer(None, x)} for d, x, want in EXAMPLES]
     print("| description | input | right | adapter | random description | base model |")
     print("|---|---|---|---|---|---|")
     for r in rows:

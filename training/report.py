@@ -74,20 +74,22 @@ def plot_tiers(tiers: dict, path: Path, title: str = "Description-necessary suit
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def present(v) -> bool:  # a method a tier lacks is NaN in eval.json
+        return v is not None and not math.isnan(v)
+
     names = list(tiers)
     methods = list(dict.fromkeys(m for row in tiers.values() for m in row))
     width = 0.8 / max(1, len(methods))
     fig, ax = plt.subplots(figsize=(11, 4.5))
     for j, m in enumerate(methods):
         xs = [i + (j - (len(methods) - 1) / 2) * width for i in range(len(names))]
-        vs = [tiers[t].get(m, math.nan) for t in names]
-        keep = [(x, v) for x, v in zip(xs, vs) if v is not None and not math.isnan(v)]
+        keep = [(x, tiers[t][m]) for x, t in zip(xs, names) if present(tiers[t].get(m))]
         ax.bar([x for x, _ in keep], [v for _, v in keep], width, label=LABELS.get(m, m),
                edgecolor="black" if m == "t2l_sft" else None)
         for x, v in keep:
             ax.text(x, v + 0.5, f"{v:.1f}", ha="center", fontsize=6)
     ax.set_xticks(range(len(names)), names, fontsize=9)
-    top = max([v for row in tiers.values() for v in row.values() if v == v] + [1.0])  # v == v: not NaN
+    top = max([v for row in tiers.values() for v in row.values() if present(v)] + [1.0])
     ax.set_ylim(0, top * 1.35)  # room for the legend above the bars
     ax.set_ylabel("exact match / task metric (%)")
     ax.set_title(title)
