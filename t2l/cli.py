@@ -179,6 +179,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "steps":
+        return _cmd_bench_steps(args)
     from t2l.bench.run import BenchConfig, run_bench
 
     for name in ("checkpoint", "eval_json"):
@@ -193,6 +195,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         kw["redis_url"] = args.redis_url
     config = BenchConfig.smoke(**kw) if args.smoke else BenchConfig(**kw)
     out = run_bench(config)
+    print(json.dumps(json.loads(out.read_text())["summary"], indent=1))
+    return 0
+
+
+def _cmd_bench_steps(args: argparse.Namespace) -> int:
+    from t2l.bench.steps import StepBenchConfig, run_step_bench
+
+    kw = {k: v for k, v in {"out": args.out, "threads": args.threads, "steps": args.steps,
+                            "config": args.recipe}.items() if v is not None}
+    if not Path(kw.get("config", StepBenchConfig.config)).exists():
+        raise FileNotFoundError(f"--recipe {kw['config']} does not exist")
+    out = run_step_bench(StepBenchConfig(**kw, overrides=tuple(args.set or ())))
     print(json.dumps(json.loads(out.read_text())["summary"], indent=1))
     return 0
 
@@ -311,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmarks: generation, cache, hot load, cold vs warm, multi-adapter serving, "
                                      "fine-tuning and in-context learning; writes bench/results/<host-kind>.json/.md")
+    p.add_argument("what", nargs="?", choices=["all", "steps"], default="all",
+                   help="all: the serving benchmarks; steps: a SFT step padded vs length-bucketed, with the matmul "
+                        "peak (bench/results/steps.json)")
+    p.add_argument("--steps", type=int, help="steps: paired draws to time (default 12)")
+    p.add_argument("--recipe", help="steps: the SFT config whose steps are timed (default training/configs/suite.yaml)")
+    p.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="steps: overrides of the recipe")
     p.add_argument("--smoke", action="store_true", help="tiny sizes and the HF engine (CI); numbers mean nothing")
     p.add_argument("--checkpoint", help="hypernet checkpoint (default: the server's default)")
     p.add_argument("--engine", choices=["vllm", "hf"], help="engine for the serving benchmarks (default vllm)")

@@ -228,7 +228,8 @@ def evaluate_method(method: Method, tasks: Sequence, model: nn.Module, tokenizer
     if mc:
         score_choices(model, sorted(mc, key=key), pad_id(tokenizer))
     if gen:
-        score_generations(model, tokenizer, sorted(gen, key=lambda r: (r.max_new_tokens, key(r))),
+        # prompts of similar length share a batch (little left padding); each row carries its own adapter
+        score_generations(model, tokenizer, sorted(gen, key=lambda r: (r.max_new_tokens, len(r.prompt), key(r))),
                           config.batch_size)
     by_task: dict[str, list[float]] = {}
     for r in rows:

@@ -37,7 +37,7 @@ from hypernet import HyperConfig, inject
 from t2l.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER
 from training.common import sample_losses, warmup_decay
 from training.config import ConfigFile, add_config_arguments, config_from_args
-from training.data import Batch, EmbeddingTable, make_batches
+from training.data import Batch, EmbeddingTable, batch_rows
 from training.plan import describe_in_prompt, other_descriptions
 from training.sft_eval import eval_due, periodic_eval
 from training.sft_setup import Run, finish_run, start_run
@@ -188,9 +188,10 @@ def step_data(run: Run, config: SFTConfig) -> tuple[list[Batch], list[list[str]]
                                config.desc_in_prompt, config.seed, run.step, run.rank)
     margin = config.margin_weight > 0 and run.plan.group > 0
     others = other_descriptions(items, run.plan.group) if margin else []
-    batches = make_batches(items, run.tokenizer, run.table, config.max_len, config.batch_size, config.chat_template,
-                           bucket=not margin)
-    return batches, [others[i:i + config.batch_size] for i in range(0, len(others), config.batch_size)]
+    # Length buckets: the micro-batches hold rows of similar length, so the step computes real tokens, not padding
+    # (the loss is normalised by the whole step's tokens, so the grouping leaves it and its gradient unchanged).
+    grouped = batch_rows(items, run.tokenizer, run.table, config.max_len, config.batch_size, config.chat_template)
+    return [b for b, _ in grouped], [[others[i] for i in rows] for _, rows in grouped] if margin else []
 
 
 def train_steps(run: Run, config: SFTConfig) -> dict:

@@ -8,7 +8,7 @@ from torch import nn
 
 from hypernet import HyperLoRA, inject
 from training.common import completion_loss
-from training.data import EmbeddingTable, collate, encode, make_batches, pad_id, prompt_only
+from training.data import EmbeddingTable, collate, encode, make_batches, pad_id, prompt_only, sample_groups
 
 
 def eval_due(step: int, config) -> bool:
@@ -25,7 +25,8 @@ def evaluate(hyper: HyperLoRA, model: nn.Module, tokenizer, table: EmbeddingTabl
     was_training = hyper.training
     hyper.eval()
     total, count = 0.0, 0
-    for batch in make_batches(items, tokenizer, table, config.max_len, config.eval_batch_size, config.chat_template):
+    for batch in make_batches(items, tokenizer, table, config.max_len, config.eval_batch_size, config.chat_template,
+                              bucket=True):  # a token-weighted mean: the grouping does not change it
         batch = batch.to(device)
         with inject(model, hyper(table.stack(batch.descriptions).to(device))):
             loss, n = completion_loss(model, batch)
@@ -34,15 +35,15 @@ def evaluate(hyper: HyperLoRA, model: nn.Module, tokenizer, table: EmbeddingTabl
     gen = list(items)[: config.eval_generate]
     if gen:
         hits = 0
-        for start in range(0, len(gen), config.eval_batch_size):
-            chunk = gen[start:start + config.eval_batch_size]
-            samples = [encode(tokenizer, t.name, d, e, config.max_len, config.chat_template) for t, d, e in chunk]
-            batch = collate([prompt_only(s) for s in samples], pad_id(tokenizer), side="left").to(device)
+        samples = [encode(tokenizer, t.name, d, e, config.max_len, config.chat_template) for t, d, e in gen]
+        for rows in sample_groups(samples, config.eval_batch_size, prompt=True):  # prompts of similar length
+            chunk = [samples[i] for i in rows]
+            batch = collate([prompt_only(s) for s in chunk], pad_id(tokenizer), side="left").to(device)
             with inject(model, hyper(table.stack(batch.descriptions).to(device))):
                 new = model.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                                      max_new_tokens=config.eval_max_new_tokens, do_sample=False,
                                      pad_token_id=pad_id(tokenizer))[:, batch.input_ids.shape[1]:]
-            for s, ids in zip(samples, new.tolist()):
+            for s, ids in zip(chunk, new.tolist()):
                 answer = tokenizer.decode(ids, skip_special_tokens=True).strip()
                 hits += any(answer == t.strip() for t in s.targets)
         out["eval_exact_match"] = hits / len(gen)

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from hypernet import inject
-from training.data import collate, encode, eval_split, pad_id
+from training.data import collate, encode, eval_split, pad_id, sample_groups
 
 
 def steering_items(tasks: Sequence, per_task: int, seed: int = 0) -> list[tuple]:
@@ -54,18 +54,18 @@ def per_sample_losses(hyper: nn.Module, model: nn.Module, tokenizer, embed: Call
                       chat: bool = True) -> list[float]:
     """Mean completion loss of each (task, description, example) under the adapter of its description."""
     device = next(model.parameters()).device
-    out: list[float] = []
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start:start + batch_size]
-        samples = [encode(tokenizer, t.name, d, e, max_len, chat) for t, d, e in chunk]
-        batch = collate(samples, pad_id(tokenizer)).to(device)
+    samples = [encode(tokenizer, t.name, d, e, max_len, chat) for t, d, e in pairs]
+    out = [0.0] * len(samples)
+    for rows in sample_groups(samples, batch_size):  # rows of similar length: little padding; order restored below
+        batch = collate([samples[i] for i in rows], pad_id(tokenizer)).to(device)
         with inject(model, hyper(embed(batch.descriptions).to(device))):
             logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).logits
         targets = batch.labels[:, 1:]
         ce = nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, reduction="none",
                                          ignore_index=-100)  # (B, T-1)
         keep = (targets != -100).float()
-        out += (ce.sum(1) / keep.sum(1).clamp(min=1)).tolist()
+        for i, loss in zip(rows, (ce.sum(1) / keep.sum(1).clamp(min=1)).tolist()):
+            out[i] = loss
     return out
 
 

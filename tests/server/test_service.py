@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from hypernet import Adapter
-from server.cache import BLOB_PREFIX, MemoryCache, RedisCache, TieredCache
+from server.cache import BLOB_PREFIX, LOCK_PREFIX, MemoryCache, RedisCache, TieredCache
 from server.metrics import Metrics
 from server.service import AdapterService, adapter_id_for
 from tests.helpers import HashingEncoder
@@ -73,6 +73,58 @@ def test_one_generation_per_key_across_replicas(checkpoint, redis_client):
     assert sum(r.batches_run for r in replicas) == 1
     assert len({r.id for r in records}) == 1
     assert [r.source for r in records].count("generated") == 1
+
+
+def _hold_before_acquire(service: AdapterService):
+    """Make `service` stop after its cache miss, just before it asks for the Redis lock, until released:
+    (arrived, release) events. Orders replicas without timing."""
+    arrived, release = asyncio.Event(), asyncio.Event()
+    acquire = service.cache.acquire
+
+    async def held(key, owner, ttl_ms):
+        arrived.set()
+        await release.wait()
+        return await acquire(key, owner, ttl_ms)
+
+    service.cache.acquire = held
+    return arrived, release
+
+
+def test_a_replica_that_gets_the_lock_after_the_holder_finished_does_not_generate_again(checkpoint, redis_client):
+    """Issue #24: B misses the cache, A generates, stores and releases the lock, then B acquires it: B must
+    re-check the cache and take A's adapter, not run the hypernetwork a second time."""
+    text = "Single flight: the lock comes free after the value is stored."
+
+    async def go():
+        a, b = replica(checkpoint), replica(checkpoint)
+        arrived, release = _hold_before_acquire(b)
+        late = asyncio.create_task(b.get_or_create(text))
+        await arrived.wait()  # B has missed the cache and stands before the lock
+        first = await a.get_or_create(text)  # A generates, stores, releases
+        release.set()
+        return a, b, first, await late
+
+    a, b, first, second = run(go())
+    assert (a.batches_run, b.batches_run) == (1, 0)
+    assert first.source == "generated" and second.source != "generated" and second.id == first.id
+
+
+def test_waiters_on_an_expired_lock_generate_once(checkpoint, redis_client):
+    """A holder that died leaves its lock until it expires; of the replicas waiting on it, one generates and the
+    others take its value (before the fix each waiter generated once the deadline passed)."""
+    text = "Single flight: the holder died and its lock expired."
+
+    async def go():
+        probe = replica(checkpoint, lock_ttl_ms=300)
+        key = probe.key_for(text)[1]
+        redis_client.set(LOCK_PREFIX + key, "a-dead-owner", px=300)
+        replicas = [replica(checkpoint, lock_ttl_ms=300) for _ in range(3)]
+        records = await asyncio.gather(*(r.get_or_create(text) for r in replicas))
+        return replicas, records
+
+    replicas, records = run(go())
+    assert sum(r.batches_run for r in replicas) == 1
+    assert [r.source for r in records].count("generated") == 1 and len({r.id for r in records}) == 1
 
 
 def test_micro_batching_puts_concurrent_misses_in_one_pass(checkpoint):

@@ -108,6 +108,81 @@ def test_each_sample_gets_its_own_adapter_in_one_batch(tiny_lm, toy_tasks):
         assert float(completion_loss(model, batch)[0]) != pytest.approx(float(total), rel=1e-3)
 
 
+def _brute_cost(lengths, max_rows, overhead):
+    """The cheapest grouping of the sorted lengths into contiguous runs, by trying every cut (small n only)."""
+    import itertools
+
+    ordered, n, best = sorted(lengths), len(lengths), float("inf")
+    for k in range(n):
+        for cuts in itertools.combinations(range(1, n), k):
+            bounds = (0, *cuts, n)
+            runs = [ordered[a:b] for a, b in zip(bounds, bounds[1:])]
+            if all(len(r) <= max_rows for r in runs):
+                best = min(best, sum(len(r) * max(r) + overhead for r in runs))
+    return best
+
+
+def test_length_buckets_are_a_cheapest_partition_within_the_row_cap():
+    import random
+
+    from training.data import length_buckets
+
+    rng = random.Random(0)
+    for trial in range(40):
+        lengths = [rng.choice([rng.randint(20, 60), rng.randint(90, 128)]) for _ in range(rng.randint(1, 9))]
+        cap, overhead = rng.randint(1, 6), rng.choice([0, 24, 200])
+        groups = length_buckets(lengths, cap, overhead)
+        assert sorted(i for g in groups for i in g) == list(range(len(lengths)))  # every row once
+        assert all(1 <= len(g) <= cap for g in groups)
+        cost = sum(len(g) * max(lengths[i] for i in g) + overhead for g in groups)
+        assert cost == _brute_cost(lengths, cap, overhead)
+    # the shipped step's shape: 16 short rows and 2 long ones -> two micro-batches, not one padded to 128
+    shape = [40 + k % 7 for k in range(16)] + [128, 120]
+    groups = length_buckets(shape, 18)
+    real = sum(shape) / sum(len(g) * max(shape[i] for i in g) for g in groups)
+    assert real > 0.9 and len(groups) >= 2
+
+
+def test_bucketed_step_gives_the_padded_loss_and_gradients(tiny_lm, toy_tasks):
+    """Item 1 of the accuracy issue: the same samples, one padded micro-batch or length buckets -> the same
+    step loss (normalised by the step's tokens) and the same hypernet gradients, to 1e-5."""
+    from tests.helpers import tiny_hypernet
+    from training.data import batch_rows
+    from training.sft import sft_step
+
+    _, model, tok = tiny_lm
+    table = EmbeddingTable(HashingEncoder(16))
+    long_task = toy_tasks[2]  # "Is ... an animal?" prompts are longer than the one-word ones
+    items = [(t, t.train_descriptions[k % 5], t.examples[k]) for k in range(6) for t in toy_tasks[:2]]
+    items += [(long_task, long_task.train_descriptions[k], long_task.examples[k]) for k in range(2)]
+    config = SFTConfig(batch_size=len(items), max_len=64, max_grad_norm=0.0, lr=0.0, warmup_steps=1)
+
+    def grads(bucket: bool):
+        net = tiny_hypernet(model, head_noise=0.05, seed=2, dropout=0.0).train()
+        captured = {}
+
+        class Capture(torch.optim.SGD):  # reads the gradients before sft_step zeroes them
+            def step(self, closure=None):
+                captured.update({n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None})
+                return super().step(closure)
+
+        optimizer = Capture(net.parameters(), lr=0.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+        grouped = batch_rows(items, tok, table, 64, len(items), bucket=bucket)
+        metrics = sft_step(net, model, table, [b for b, _ in grouped], optimizer, scheduler, config, torch.device("cpu"))
+        return metrics, captured, grouped
+
+    padded, g_padded, one = grads(bucket=False)
+    bucketed, g_bucketed, many = grads(bucket=True)
+    assert len(one) == 1 and len(many) >= 2  # the test really compares two groupings
+    assert bucketed["padded_tokens"] < padded["padded_tokens"]
+    assert bucketed["tokens"] == padded["tokens"] and bucketed["target_tokens"] == padded["target_tokens"]
+    assert bucketed["loss"] == pytest.approx(padded["loss"], rel=1e-5, abs=1e-6)
+    assert g_padded.keys() == g_bucketed.keys() and g_padded
+    for name, g in g_padded.items():
+        torch.testing.assert_close(g_bucketed[name], g, rtol=1e-5, atol=1e-6, msg=name)
+
+
 def _config(folder, out, **kw) -> SFTConfig:
     return SFTConfig.from_dict(dict(
         base_model=str(folder), encoder="test/hashing", out_dir=str(out), max_len=64, batch_size=4,
