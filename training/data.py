@@ -111,15 +111,27 @@ def collate(samples: Sequence[Sample], pad: int, side: str = "right") -> Batch:
     return Batch(ids, mask, labels, [s.description for s in samples], [s.task for s in samples])
 
 
-# A micro-batch's fixed cost in token positions (hypernet pass, 60 hooks, kernel launches); measured on SmolLM2-135M
-# with 2 CPU threads, one more micro-batch costs about what 24 more positions do (`t2l bench steps`).
-BATCH_OVERHEAD = 24
+# A micro-batch's fixed cost in token positions (mostly that small matmuls run below the peak); measured on SmolLM2-135M
+# with 2 CPU threads, one more micro-batch costs about what 96 more positions do (small matmuls run far below the
+# peak: 640x576x1536 at ~100 GFLOP/s, 2304 rows at ~165); 24 and 200 were slower on the same draws.
+BATCH_OVERHEAD = 96
 
 
-def length_buckets(lengths: Sequence[int], max_rows: int, overhead: int = BATCH_OVERHEAD) -> list[list[int]]:
+def length_buckets(lengths: Sequence[int], max_rows: int, overhead: int = BATCH_OVERHEAD, min_real: float = 0.9
+                   ) -> list[list[int]]:
     """Indices into `lengths` grouped into micro-batches of at most `max_rows` rows that minimise the positions
     computed: sum over micro-batches of rows x longest row + `overhead` each. Exact (dynamic programme over the
-    length-sorted order, where an optimal grouping is contiguous); O(n x max_rows)."""
+    length-sorted order, where an optimal grouping is contiguous); O(n x max_rows). When the cheapest grouping
+    leaves fewer than `min_real` of its positions real, the overhead is halved until it does not (at overhead 0
+    the grouping pads least), so a step always computes mostly real tokens."""
+    groups = _cheapest_groups(lengths, max_rows, overhead)
+    while overhead > 0 and sum(lengths) < min_real * sum(len(g) * max(lengths[i] for i in g) for g in groups):
+        overhead //= 2
+        groups = _cheapest_groups(lengths, max_rows, overhead)
+    return groups
+
+
+def _cheapest_groups(lengths: Sequence[int], max_rows: int, overhead: int) -> list[list[int]]:
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
     n = len(order)
     best = [0.0] + [math.inf] * n  # best[j]: cost of the shortest j rows

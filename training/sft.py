@@ -40,11 +40,11 @@ from training.config import ConfigFile, add_config_arguments, config_from_args
 from training.data import Batch, EmbeddingTable, batch_rows
 from training.plan import describe_in_prompt, other_descriptions
 from training.sft_eval import eval_due, periodic_eval
-from training.sft_setup import Run, finish_run, start_run
+from training.sft_setup import Run, finish_run, save_snapshot, start_run
 from training.state import save_state
 
 # Fields a resumed run may change without changing the past.
-RESUME_FREE = frozenset({"steps", "out_dir", "resume", "device", "eval_every", "save_every", "log_every", "keep_states",
+RESUME_FREE = frozenset({"steps", "snapshot_every", "out_dir", "resume", "device", "eval_every", "save_every", "log_every", "keep_states",
                          "progress", "threads", "eval_examples_per_task", "eval_generate", "eval_max_new_tokens",
                          "eval_batch_size", "max_eval_tasks", "steering_tasks", "steering_per_task"})
 
@@ -88,6 +88,9 @@ class SFTConfig(ConfigFile):
     out_dir: str = "runs/sft"  # where states, metrics.jsonl and the final checkpoint go
     resume: bool = False  # continue from the latest out_dir/state/step-N.pt
     init_from: str = ""  # warm start: a t2l checkpoint folder whose weights (task_center too) start this run
+    init_step: int = 0  # with init_from: continue a run that stopped after this many steps (its schedule and draws
+    #                     go on from there; AdamW starts afresh and is re-warmed over warmup_steps)
+    snapshot_every: int = 0  # also write out_dir/snapshots/step-N (a full checkpoint) every N steps (0 = never)
     progress: bool = True  # show a progress bar
     # ---- the description-necessary suite (issue #12; training/suite, training/grouped.py) ----
     data: str = "bigbench"  # "bigbench": family-balanced BIG-bench draws; "suite": grouped suite draws (+ BIG-bench)
@@ -112,6 +115,10 @@ class SFTConfig(ConfigFile):
             raise ValueError(f"data must be bigbench or suite, got {self.data!r}")
         if self.schedule not in ("cosine", "linear", "constant"):
             raise ValueError(f"schedule must be cosine, linear or constant, got {self.schedule!r}")
+        if self.init_step and not self.init_from:
+            raise ValueError("init_step continues a stopped run: it needs init_from (that run's weights)")
+        if not 0 <= self.init_step < self.steps:
+            raise ValueError(f"init_step must be in [0, steps), got {self.init_step} with steps={self.steps}")
         for name in ("batch_size", "grad_accum", "steps", "max_len", "log_every", "keep_states"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -119,8 +126,13 @@ class SFTConfig(ConfigFile):
 
 # ---- pieces (pure where possible) -----------------------------------------------------------------------------
 def lr_factor(step: int, config: SFTConfig) -> float:
-    """The SFT schedule: warmup_decay with the config's warmup, steps, min_lr_ratio and schedule."""
-    return warmup_decay(step, config.warmup_steps, config.steps, config.min_lr_ratio, config.schedule)
+    """The SFT schedule at optimizer step `step` (0-based, counted from the run's true start): warmup_decay with the
+    config's warmup, steps, min_lr_ratio and schedule. A run continued at init_step > 0 (fresh AdamW moments) is
+    re-warmed linearly over warmup_steps from there, so the new optimizer's first steps stay small."""
+    factor = warmup_decay(step, config.warmup_steps, config.steps, config.min_lr_ratio, config.schedule)
+    if config.init_step and step >= config.init_step:
+        factor *= min(1.0, (step - config.init_step + 1) / max(1, config.warmup_steps))
+    return factor
 
 
 def build_optimizer(hyper: nn.Module, config: SFTConfig):
@@ -129,7 +141,8 @@ def build_optimizer(hyper: nn.Module, config: SFTConfig):
     groups = [{"params": [p for n, p in hyper.named_parameters() if n in decayed], "weight_decay": config.weight_decay},
               {"params": [p for n, p in hyper.named_parameters() if n not in decayed], "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
+    # LambdaLR counts its own steps from 0; a continued run's count starts at init_step
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s + config.init_step, config))
 
 
 def mean_adapter_penalty(lora) -> Tensor:
@@ -218,6 +231,8 @@ def train_steps(run: Run, config: SFTConfig) -> dict:
             run.log({"step": step, **{k: v for k, v in last.items() if k.startswith("eval_")}})
         if run.rank == 0 and (step == config.steps or (config.save_every > 0 and step % config.save_every == 0)):
             save_state(run.out_dir, step, run.hyper, run.optimizer, run.scheduler, config)
+        if run.rank == 0 and config.snapshot_every > 0 and step % config.snapshot_every == 0:
+            save_snapshot(run, config, last)
         if run.world > 1:
             torch.distributed.barrier()
     bar.close()

@@ -112,7 +112,7 @@ def start_run(config, build_optimizer, resume_free: frozenset, tasks: tuple[Sequ
     optimizer, scheduler = build_optimizer(hyper, config)
     if states and not config.resume:
         raise ValueError(f"{out_dir} holds states of an earlier run: resume it or choose another output folder")
-    step = load_state(states[-1], hyper, optimizer, scheduler, config, resume_free) if states else 0
+    step = load_state(states[-1], hyper, optimizer, scheduler, config, resume_free) if states else config.init_step
     if rank == 0:
         trim_metrics(out_dir / "metrics.jsonl", step)  # fresh: an empty log; resumed: lines after `step` go
     net = hyper
@@ -142,6 +142,14 @@ def provenance(run: Run, config, last: dict) -> dict:
             "config": config.to_dict(), "git_commit": git_commit(), "final_metrics": last,
             "tasks": {"train": sorted(t.name for t in run.plan.train_tasks),
                       "heldout": sorted({t.name for t, _, _ in run.plan.held})}}
+
+
+def save_snapshot(run: Run, config, last: dict) -> Path:
+    """out_dir/snapshots/step-N: a full checkpoint of the weights now (evaluated later along the run's curve)."""
+    folder = run.out_dir / "snapshots" / f"step-{run.step:07d}"
+    save_checkpoint(folder, run.hyper, config.base_model, getattr(run.encoder, "name", config.encoder),
+                    provenance(run, config, last))
+    return folder
 
 
 def finish_run(run: Run, config, last: dict) -> Path:

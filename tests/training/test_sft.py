@@ -131,11 +131,14 @@ def test_length_buckets_are_a_cheapest_partition_within_the_row_cap():
     for trial in range(40):
         lengths = [rng.choice([rng.randint(20, 60), rng.randint(90, 128)]) for _ in range(rng.randint(1, 9))]
         cap, overhead = rng.randint(1, 6), rng.choice([0, 24, 200])
-        groups = length_buckets(lengths, cap, overhead)
+        groups = length_buckets(lengths, cap, overhead, min_real=0.0)
         assert sorted(i for g in groups for i in g) == list(range(len(lengths)))  # every row once
         assert all(1 <= len(g) <= cap for g in groups)
         cost = sum(len(g) * max(lengths[i] for i in g) + overhead for g in groups)
         assert cost == _brute_cost(lengths, cap, overhead)
+        if len(lengths) <= cap:  # then a grouping without padding exists, so the 90% real-token floor must hold
+            padded = sum(len(g) * max(lengths[i] for i in g) for g in length_buckets(lengths, cap, overhead))
+            assert sum(lengths) >= 0.9 * padded
     # the shipped step's shape: 16 short rows and 2 long ones -> two micro-batches, not one padded to 128
     shape = [40 + k % 7 for k in range(16)] + [128, 120]
     groups = length_buckets(shape, 18)
@@ -286,3 +289,27 @@ def test_init_from_starts_where_a_checkpoint_ended_and_refuses_another_architect
 
     train_sft(config, tasks=tasks, encoder=encoder)  # same seed, same first draws as run "a"
     assert first_loss("b") < 0.9 * first_loss("a")  # it starts trained, not from the initialisation
+
+
+def test_a_stopped_run_continues_from_its_weights_at_its_step(tiny_lm, toy_tasks, tmp_path):
+    """Across sessions only weights are kept: init_from + init_step picks the schedule and the draws up where the
+    run stopped, with a fresh AdamW re-warmed over warmup_steps; snapshots are loadable checkpoints."""
+    from hypernet import load_checkpoint
+    from training.sft import lr_factor
+
+    folder, _, _ = tiny_lm
+    tasks = (toy_tasks[:2], toy_tasks[2:])
+    first = _config(folder, tmp_path / "a", steps=8, snapshot_every=4)
+    train_sft(first, tasks=tasks, encoder=HashingEncoder(16))
+    snap = tmp_path / "a" / "snapshots" / "step-0000004"
+    assert load_checkpoint(snap).provenance["steps"] == 4
+    later = _config(folder, tmp_path / "b", steps=8, init_from=str(snap), init_step=4)
+    final = train_sft(later, tasks=tasks, encoder=HashingEncoder(16))
+    lines = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
+    assert [x["step"] for x in lines] == [5, 6, 7, 8]
+    assert lines[0]["lr"] == pytest.approx(later.lr * lr_factor(4, later))
+    assert lr_factor(4, later) == pytest.approx(lr_factor(4, first) / later.warmup_steps)  # re-warmed
+    assert lr_factor(7, later) == pytest.approx(lr_factor(7, first))  # then the original schedule
+    assert load_checkpoint(final).provenance["steps"] == 8
+    with pytest.raises(ValueError, match="needs init_from"):
+        _config(folder, tmp_path / "c", init_step=2)
