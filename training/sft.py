@@ -44,7 +44,7 @@ from training.sft_setup import Run, finish_run, save_snapshot, start_run
 from training.state import save_state
 
 # Fields a resumed run may change without changing the past.
-RESUME_FREE = frozenset({"steps", "snapshot_every", "out_dir", "resume", "device", "eval_every", "save_every", "log_every", "keep_states",
+RESUME_FREE = frozenset({"steps", "budget_s", "snapshot_every", "out_dir", "resume", "device", "eval_every", "save_every", "log_every", "keep_states",
                          "progress", "threads", "eval_examples_per_task", "eval_generate", "eval_max_new_tokens",
                          "eval_batch_size", "max_eval_tasks", "steering_tasks", "steering_per_task"})
 
@@ -90,6 +90,8 @@ class SFTConfig(ConfigFile):
     init_from: str = ""  # warm start: a t2l checkpoint folder whose weights (task_center too) start this run
     init_step: int = 0  # with init_from: continue a run that stopped after this many steps (its schedule and draws
     #                     go on from there; AdamW starts afresh and is re-warmed over warmup_steps)
+    budget_s: float = 0.0  # > 0: after 10 steps, cut `steps` so the run (and its schedule) ends within this many
+    #                       seconds of training (a GPU call has a fixed time; evaluation and saving come after)
     snapshot_every: int = 0  # also write out_dir/snapshots/step-N (a full checkpoint) every N steps (0 = never)
     progress: bool = True  # show a progress bar
     # ---- the description-necessary suite (issue #12; training/suite, training/grouped.py) ----
@@ -143,6 +145,16 @@ def build_optimizer(hyper: nn.Module, config: SFTConfig):
     optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
     # LambdaLR counts its own steps from 0; a continued run's count starts at init_step
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s + config.init_step, config))
+
+
+BUDGET_CALIBRATION = 10  # steps timed before budget_s fixes the number of steps
+
+
+def fit_steps(step: int, seconds_per_step: float, config: SFTConfig) -> int:
+    """The total steps that end the run within config.budget_s of training at the measured pace (never more than
+    configured, never fewer than done). The schedule (warmup, cosine) then runs over this total."""
+    left = config.budget_s - seconds_per_step * BUDGET_CALIBRATION
+    return max(step, min(config.steps, step + int(left / max(seconds_per_step, 1e-9))))
 
 
 def mean_adapter_penalty(lora) -> Tensor:
@@ -213,7 +225,7 @@ def train_steps(run: Run, config: SFTConfig) -> dict:
 
     bar = tqdm(total=config.steps, initial=run.step, disable=not config.progress or run.rank != 0, desc="sft",
                unit="step")
-    started, last = time.perf_counter(), {}
+    started, last, first = time.perf_counter(), {}, run.step
     while run.step < config.steps:
         tick = time.perf_counter()
         batches, others = step_data(run, config)
@@ -222,6 +234,9 @@ def train_steps(run: Run, config: SFTConfig) -> dict:
         run.step += 1
         step = run.step
         last.update(step=step, seconds=time.perf_counter() - tick, elapsed=time.perf_counter() - started)
+        if config.budget_s > 0 and step - first == BUDGET_CALIBRATION:
+            config.steps = fit_steps(step, last["elapsed"] / BUDGET_CALIBRATION, config)
+            bar.total = config.steps
         if step % config.log_every == 0 or step == config.steps:
             run.log(last)
         bar.update(1)
