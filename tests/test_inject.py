@@ -60,3 +60,27 @@ def test_wrong_batch_size_and_wrong_model_are_named():
     with pytest.raises(ValueError, match="wrong base model"):
         with inject(wider, lora):
             pass
+
+
+def test_injection_equals_merging_w_plus_s_b_a_into_the_weights():
+    """Independent of hypernet.lora: per sample, a copy of the model whose target weights are W + s B A (merged
+    by hand, s = alpha / sqrt(r) with rsLoRA, else alpha / r) gives the logits the hooks give."""
+    import copy
+    import math
+
+    model, lora = _setup()
+    ids = torch.randint(0, 128, (3, 5))
+    with torch.no_grad():
+        base = model(ids).logits
+        with inject(model, lora):
+            hooked = model(ids).logits
+    s = lora.alpha / (math.sqrt(lora.rank) if lora.use_rslora else lora.rank)
+    for n in range(3):
+        merged = copy.deepcopy(model)
+        layers = dict(merged.named_modules())
+        with torch.no_grad():
+            for target, a, b in zip(lora.targets, lora.a, lora.b):
+                layers[target.path].weight += s * b[n] @ a[n]  # (out, r) @ (r, in)
+            expected = merged(ids[n:n + 1]).logits
+        torch.testing.assert_close(hooked[n:n + 1], expected, rtol=1e-4, atol=1e-5)
+        assert not torch.allclose(expected, base[n:n + 1], atol=1e-3)  # the adapters really change the output
