@@ -57,10 +57,10 @@ def test_cli_errors_are_one_clear_line(tiny_base, tmp_path, capsys):
 
 def test_eval_flags_yaml_and_set_build_one_config(tmp_path, monkeypatch, capsys):
     """`t2l eval` flags are shortcuts over the EvalRunConfig YAML and --set (the run itself is replaced)."""
-    import training.eval_run as eval_run
+    import training.eval_command as eval_command
 
     seen = []
-    monkeypatch.setattr(eval_run, "run_configured", lambda config: seen.append(config) or {"ok": True})
+    monkeypatch.setattr(eval_command, "run_configured", lambda config: seen.append(config) or {"ok": True})
     path = tmp_path / "eval.yaml"
     path.write_text("out_dir: from-yaml\ninputs: {methods: [base, oracle]}\nscoring: {examples_per_task: 3}\n")
     assert main(["eval", "--config", str(path), "--set", "scoring.max_len=512", "--examples", "5",

@@ -1,5 +1,6 @@
 """The `t2l eval` run: build the methods whose inputs exist, score them (training.evaluate), write eval.json,
 eval.md and the plots. Scores are cached per method under out/scores, so an evaluation can be run in parts.
+The checks and the dispatch to one task set or the tiers: training.eval_command.
 
 Configured like the trainers (training.config): an EvalRunConfig from YAML, `--set` overrides (inputs.sft=...,
 scoring.examples_per_task=5) and the command line's flags as shortcuts (`t2l eval --sft DIR --examples 5`)."""
@@ -189,43 +190,3 @@ def run_eval(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None, 
         plot_adapter_map([sft.adapter(t, d) for t, d in pairs], [t.family for t, _ in pairs],
                          out_dir / "adapters.png", "T2L (SFT) adapters of held-out task descriptions, PCA")
     return results
-
-
-def check_run(config: EvalRunConfig) -> None:
-    """Refuse, before any model loads, a run whose methods, task set or input paths are wrong (ValueError or
-    FileNotFoundError, one line each)."""
-    inputs = config.inputs
-    unknown = sorted(set(inputs.methods) - set(METHODS))
-    if unknown:
-        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
-    if inputs.tasks not in TASK_SETS:
-        raise ValueError(f"unknown task set {inputs.tasks!r}; choose from {list(TASK_SETS)}")
-    for name in ("sft", "recon", "multitask", "oracles", "library"):
-        value = getattr(inputs, name)
-        if value is not None and not Path(value).exists():
-            raise FileNotFoundError(f"--{name} {value} does not exist")
-    if config.reuse_methods and not config.reuse:
-        raise ValueError("--reuse-methods needs --reuse EVAL_JSON")
-    if config.reuse and inputs.tasks != "tiers":
-        raise ValueError("--reuse works with --tasks tiers only")
-    if config.reuse and not Path(config.reuse).is_file():
-        raise FileNotFoundError(f"--reuse {config.reuse} does not exist")
-
-
-def run_configured(config: EvalRunConfig) -> dict:
-    """Check and run an evaluation (tiers or one task set); returns the summary `t2l eval` prints."""
-    check_run(config)
-    if config.threads:
-        import torch
-
-        torch.set_num_threads(config.threads)
-    out = Path(config.out_dir)
-    if config.inputs.tasks == "tiers":
-        from training.eval_tiers import run_tiers
-
-        results = run_tiers(config.inputs, config.scoring, out, steering_per_task=config.steering_examples,
-                            reuse=Path(config.reuse) if config.reuse else None,
-                            reuse_methods=tuple(config.reuse_methods))
-        return {k: results.get(k) for k in ("tiers", "steering", "summary", "skipped")}
-    results = run_eval(config.inputs, config.scoring, out)
-    return {"summary": results["summary"], "skipped": results["skipped"], "out": config.out_dir}
