@@ -260,7 +260,11 @@ def test_sigterm_drains_in_flight_requests(tiny_checkpoint, tmp_path):
 
         worker = threading.Thread(target=long_request)
         worker.start()
-        time.sleep(0.5)  # the request is decoding
+        # SIGTERM only once the engine reports the request decoding (its in-flight gauge), not after a guess
+        decoding = time.monotonic() + 60
+        while "t2l_engine_requests_in_flight 0.0" in httpx.get(url + "/metrics", timeout=5).text:
+            assert time.monotonic() < decoding and worker.is_alive(), "the request never reached the engine"
+            time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
         worker.join(120)
         # uvicorn re-raises the captured SIGTERM once it has shut down cleanly, so -15 is a clean exit here
