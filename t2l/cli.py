@@ -103,10 +103,10 @@ def _cmd_checkpoint_import(args: argparse.Namespace) -> int:
     if args.base_config:  # the real module paths and shapes, checked against the checkpoint
         from hypernet.reference import module_order, read_reference
 
-        state = read_reference(args.hypermod, args.args, args.adapter_config).state
+        state = read_reference(args.hypermod, args.args, args.adapter_config)[0]
         base_targets = targets_from_config(args.base_config, modules or module_order(state))
     digest = import_reference_checkpoint(args.hypermod, args.out, args.args, args.adapter_config, args.base_model,
-                                         base_targets, modules, args.embed_dim)
+                                         base_targets, modules)
     meta = json.loads((Path(args.out) / META_FILE).read_text())
     print(json.dumps({"checkpoint": args.out, "digest": digest, "parameters": meta["parameters"],
                       "variant": meta["config"]["variant"], "base_model": meta["base_model"],
@@ -266,19 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = ckpt_sub.add_parser("import-reference", help="convert a reference T2L checkpoint (SakanaAI/text-to-lora "
                                                      "hypermod.pt) into our checkpoint format")
     p.add_argument("hypermod", help="hypermod.pt (a torch state dict), e.g. trained_t2l/mistral_7b_t2l/hypermod.pt")
-    p.add_argument("--args", default=None,
-                   help="its args.yaml (default: where the reference keeps it: beside hypermod.pt, or the run folder "
-                        "for <run>/checkpoints/it_N/hypermod.pt); without one the import is refused")
-    p.add_argument("--adapter-config", default=None,
-                   help="its adapter_config.json (default: beside --args, then where args.yaml is looked for)")
+    p.add_argument("--args", default=None, help="its args.yaml (default: next to hypermod.pt)")
+    p.add_argument("--adapter-config", default=None, help="its adapter_config.json (default: next to hypermod.pt)")
     p.add_argument("--out", required=True, help="checkpoint folder to write")
     p.add_argument("--base-model", default=None, help="base model id to record (default: args.yaml model_dir)")
     p.add_argument("--base-config", default=None, metavar="ID_OR_PATH",
                    help="take module paths from this HF config and check every shape against it "
                         "(default: Llama-style paths model.layers.N.self_attn|mlp.<module>)")
-    p.add_argument("--embed-dim", type=int, default=None, metavar="N",
-                   help="width of args.yaml's emb_model embeddings, when it is neither a local folder nor in the "
-                        "Hugging Face cache nor a known id (checked against task_encoder.mlp.0.weight)")
     p.add_argument("--module-order", default=None, metavar="A,B",
                    help="module-type embedding order (default: the order of the heads in the state dict, i.e. "
                         "the training run's)")
