@@ -27,7 +27,6 @@ Tested end to end on CPU with a tiny configuration (tests/test_gpu_train.py): pa
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -39,6 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from t2l.assets import sha256_file as sha256  # noqa: E402  (after the path: the script runs from a checkout)
 
 MIB = 2**20
 DEVICE_TREE_LIMIT = 64 * MIB  # what travels per call: the repository + the carried part
@@ -67,9 +68,9 @@ class PrecomputedEncoder:
         return torch.stack([self.rows[t] for t in texts])
 
 
-def run_texts(config) -> list[list[str]]:
-    """Every group of texts the run embeds, in the groups it embeds them (a task's descriptions together, as
-    training.data.EmbeddingTable does): training and held-out tasks, and the steering rows' descriptions."""
+def run_texts(config):
+    """(the run's plan, every group of texts the run embeds) -- in the groups it embeds them (a task's descriptions
+    together, as training.data.EmbeddingTable does): training and held-out tasks, and the steering rows'."""
     from transformers import AutoTokenizer
 
     from t2l.assets import prepare_base_model
@@ -83,7 +84,7 @@ def run_texts(config) -> list[list[str]]:
         groups += [list(t.descriptions) for t in tasks]
         rows = steering_items(tasks, config.steering_per_task, config.seed)
         groups.append(sorted({r[3] for r in rows}))  # the random descriptions (seeded)
-    return groups
+    return plan, groups
 
 
 # ---- pack (here) -----------------------------------------------------------------------------------------------
@@ -130,7 +131,7 @@ def pack(args) -> int:
     from training.config import parse_sets
     from training.sft import SFTConfig
     from training.sft_setup import load_encoder
-    from training.tasks import load_split, prepare_bigbench
+    from training.tasks import prepare_bigbench
 
     config = SFTConfig.from_yaml(args.config, **parse_sets(args.set or ()))
     out = Path(args.out)
@@ -142,10 +143,10 @@ def pack(args) -> int:
         shutil.copyfile(_package_file(spec), home / "models" / GGUF_NAME)
     else:  # a local folder (the tiny test model): sent as it is
         shutil.copytree(config.base_model, home / "models" / "base")
-    groups = run_texts(config)
-    split = load_split(config.split)
-    train = set(config.train_tasks or split.train) if config.data == "bigbench" or config.bigbench_share else set()
-    evaluated = set(sorted(split.heldout)[: config.max_eval_tasks or None])
+    plan, groups = run_texts(config)
+    # the BIG-bench tasks the run draws from (capped) and evaluates on (whole), as the plan itself loaded them
+    train = {t.name for t in plan.train_tasks if not t.family.startswith("suite.")}
+    evaluated = {t.name for t, _, _ in plan.held}
     subset_cache(prepare_bigbench(), home / "data" / "bigbench", evaluated, train - evaluated,
                  args.examples_per_task, config.seed)
     encoder = load_encoder(config, torch.device("cpu")) if args.encoder is None else args.encoder
@@ -190,14 +191,6 @@ def _version(dist: str) -> str:
     from importlib.metadata import version
 
     return version(dist)
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(MIB), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def split_file(path: Path, folder: Path, stem: str, size: int) -> list[Path]:
@@ -265,13 +258,13 @@ def prepare_home(home: Path) -> dict:
     return meta
 
 
-def write_back(src: Path, out: Path) -> list[str]:
-    """Copy every file of `src` into `out`, splitting those over RETURN_FILE_LIMIT into NAME.part-NN."""
+def write_back(src: Path, out: Path, limit: int = RETURN_FILE_LIMIT) -> list[str]:
+    """Copy every file of `src` into `out`, splitting those over `limit` bytes into NAME.part-NN."""
     out.mkdir(parents=True, exist_ok=True)
     names = []
     for path in sorted(p for p in src.iterdir() if p.is_file()):
-        if path.stat().st_size > RETURN_FILE_LIMIT:
-            names += [p.name for p in split_file(path, out, path.name + ".part", RETURN_FILE_LIMIT)]
+        if path.stat().st_size > limit:
+            names += [p.name for p in split_file(path, out, path.name + ".part", limit)]
         else:
             shutil.copyfile(path, out / path.name)
             names.append(path.name)

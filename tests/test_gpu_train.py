@@ -54,13 +54,7 @@ def test_split_and_join_round_trip(tmp_path):
     src.mkdir()
     (src / "big.bin").write_bytes(bytes(range(256)) * 1000)
     (src / "small.json").write_text("{}")
-    import scripts.gpu_train as g
-
-    limit, g.RETURN_FILE_LIMIT = g.RETURN_FILE_LIMIT, 100_000
-    try:
-        names = write_back(src, tmp_path / "out")
-    finally:
-        g.RETURN_FILE_LIMIT = limit
+    names = write_back(src, tmp_path / "out", limit=100_000)
     assert names == ["big.bin.part-00", "big.bin.part-01", "big.bin.part-02", "small.json"]
     joined = b"".join((tmp_path / "out" / n).read_bytes() for n in names[:3])
     assert joined == (src / "big.bin").read_bytes()

@@ -111,9 +111,9 @@ def collate(samples: Sequence[Sample], pad: int, side: str = "right") -> Batch:
     return Batch(ids, mask, labels, [s.description for s in samples], [s.task for s in samples])
 
 
-# A micro-batch's fixed cost in token positions (mostly that small matmuls run below the peak); measured on SmolLM2-135M
-# with 2 CPU threads, one more micro-batch costs about what 96 more positions do (small matmuls run far below the
-# peak: 640x576x1536 at ~100 GFLOP/s, 2304 rows at ~165); 24 and 200 were slower on the same draws.
+# A micro-batch's fixed cost, in token positions: on SmolLM2-135M with 2 CPU threads one more micro-batch costs about
+# what 96 more positions do, mostly because small matmuls run below the peak (640x576x1536 at ~100 GFLOP/s, 2304 rows
+# at ~165). 24 and 200 were slower on the same draws.
 BATCH_OVERHEAD = 96
 
 

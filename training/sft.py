@@ -44,8 +44,8 @@ from training.sft_setup import Run, finish_run, save_snapshot, start_run
 from training.state import save_state
 
 # Fields a resumed run may change without changing the past.
-RESUME_FREE = frozenset({"steps", "budget_s", "snapshot_every", "out_dir", "resume", "device", "eval_every", "save_every", "log_every", "keep_states",
-                         "progress", "threads", "eval_examples_per_task", "eval_generate", "eval_max_new_tokens",
+RESUME_FREE = frozenset({"steps", "budget_s", "snapshot_every", "out_dir", "resume", "device", "eval_every",
+                         "save_every", "log_every", "keep_states", "progress", "threads", "eval_examples_per_task", "eval_generate", "eval_max_new_tokens",
                          "eval_batch_size", "max_eval_tasks", "steering_tasks", "steering_per_task"})
 
 

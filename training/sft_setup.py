@@ -144,12 +144,16 @@ def provenance(run: Run, config, last: dict) -> dict:
                       "heldout": sorted({t.name for t, _, _ in run.plan.held})}}
 
 
-def save_snapshot(run: Run, config, last: dict) -> Path:
-    """out_dir/snapshots/step-N: a full checkpoint of the weights now (evaluated later along the run's curve)."""
-    folder = run.out_dir / "snapshots" / f"step-{run.step:07d}"
+def write_checkpoint(run: Run, config, last: dict, folder: Path) -> Path:
+    """A self-contained checkpoint of the hypernetwork now, with its provenance (the final one, or a snapshot)."""
     save_checkpoint(folder, run.hyper, config.base_model, getattr(run.encoder, "name", config.encoder),
                     provenance(run, config, last))
     return folder
+
+
+def save_snapshot(run: Run, config, last: dict) -> Path:
+    """out_dir/snapshots/step-N: a checkpoint along the run (evaluated later along the run's curve)."""
+    return write_checkpoint(run, config, last, run.out_dir / "snapshots" / f"step-{run.step:07d}")
 
 
 def finish_run(run: Run, config, last: dict) -> Path:
@@ -157,8 +161,7 @@ def finish_run(run: Run, config, last: dict) -> Path:
     check_replicas_agree(run)
     final = run.out_dir / "checkpoint"
     if run.rank == 0:
-        save_checkpoint(final, run.hyper, config.base_model, getattr(run.encoder, "name", config.encoder),
-                        provenance(run, config, last))
+        write_checkpoint(run, config, last, final)
     if run.world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()

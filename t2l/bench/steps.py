@@ -90,7 +90,7 @@ def _summary(arm: list[dict]) -> dict:
 
 def run_step_bench(config: StepBenchConfig) -> Path:
     """Times both arms on the same draws and writes the results (JSON + markdown); returns the JSON path."""
-    from training.config import parse_value
+    from training.config import parse_sets
     from training.data import batch_rows
     from training.plan import describe_in_prompt
     from training.sft import RESUME_FREE, SFTConfig, build_optimizer, sft_step
@@ -98,10 +98,7 @@ def run_step_bench(config: StepBenchConfig) -> Path:
 
     torch.set_num_threads(config.threads)
     overrides = {"center_embeddings": False, "eval_every": -1, "progress": False, "threads": config.threads,
-                 "out_dir": tempfile.mkdtemp(prefix="t2l-bench-steps-")}
-    for item in config.overrides:
-        key, _, value = item.partition("=")
-        overrides[key] = parse_value(value)
+                 "out_dir": tempfile.mkdtemp(prefix="t2l-bench-steps-"), **parse_sets(config.overrides)}
     sft = SFTConfig.from_yaml(config.config, **overrides)
     run = start_run(sft, build_optimizer, RESUME_FREE)
     lora_dims = sum(t.in_features + t.out_features for t in run.hyper.targets)  # summed over adapted layers
