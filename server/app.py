@@ -24,7 +24,7 @@ from .engines.base import Engine
 from .errors import error_body, install_error_handlers
 from .logfilter import install_access_log_redaction
 from .metrics import Metrics
-from .routes import adapters, admin, generate, health, openai, playground
+from .routes import adapters, admin, docs, generate, health, openai, playground
 from .service import AdapterService
 from .settings import Settings
 
@@ -188,6 +188,7 @@ def create_app(settings: Settings | None = None, build: RuntimeBuilder = build_r
 
     for module in (adapters, admin, generate, openai, health, playground):
         app.include_router(module.router)
+    docs.install(app, settings)  # /openapi.json: FastAPI's schema made true for these settings and the model
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app
 

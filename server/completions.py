@@ -190,6 +190,8 @@ class CompletionService:
     def _spec(self, ids: list[int], job: Job) -> SamplingSpec:
         """Check the limits that depend on the model and settings; 400 with the offending parameter."""
         lim, where = self.limits, param_of(job.prompt)
+        if not ids:  # nothing to condition on: engines cannot start a sequence from no token at all
+            raise BadRequest(f"{where} is empty: it must hold at least one token", param=where)
         room = lim.max_model_len - len(ids)
         if room < 1:
             raise BadRequest(f"prompt is {len(ids)} tokens; this model's context is {lim.max_model_len}",

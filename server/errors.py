@@ -1,7 +1,8 @@
 """Errors in OpenAI's envelope: {"error": {"message", "type", "param", "code"}}.
 
 The one place where failures become HTTP: the service raises `server.failures` values, the handlers here (and
-`failure_response` for errors in the middle of a stream) give each its status, type and headers.
+`failure_response` for errors in the middle of a stream) give each its status, type and headers, and
+`error_responses` documents them for the OpenAPI schema (the routes list which statuses each operation can give).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from .engines.base import EngineError
 from .failures import BadRequest, Busy, Failure, NotFound, TimedOut, Unavailable
+from .schemas import ErrorResponse
 
 
 class APIError(Exception):
@@ -36,6 +39,53 @@ STATUS: dict[type[Failure], tuple[int, str]] = {
     TimedOut: (504, "server_error"),
     Failure: (500, "server_error"),
 }
+
+
+# What each error status means in this service: the description of its response in the OpenAPI schema.
+MEANING: dict[int, str] = {
+    400: "Bad input (`param` names the field): a body that is not JSON or not as the schema says, or a limit the "
+         "schema cannot state: a description over T2L_MAX_DESCRIPTION_CHARS once normalised, prompt + max_tokens "
+         "over the model's context (code context_length_exceeded).",
+    401: "No or an unknown API key (code invalid_api_key).",
+    403: "The API key lacks the scope this operation needs (code insufficient_scope).",
+    404: "No such adapter or model (code model_not_found for `model`).",
+    413: "The body is over T2L_MAX_BODY_BYTES (code body_too_large).",
+    429: "Refused at once: too many requests wait for a generation slot (code server_busy), or the caller is over "
+         "its rate limit (code rate_limit_exceeded).",
+    503: "Not now: the service is starting or failed to start (type service_unavailable), no generation slot came "
+         "free within T2L_QUEUE_TIMEOUT_S (code queue_timeout), or the engine failed (code engine_error).",
+    504: "The generation ran past T2L_REQUEST_TIMEOUT_S (code timeout).",
+}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "required": True,
+                               "schema": {"type": "integer", "minimum": 1}}}
+
+
+def error_responses(*statuses: int, when: tuple[str, ...] = ()) -> dict[int | str, dict]:
+    """`responses=` entries for an operation's error statuses, each with the error envelope. `when` names the
+    settings under which they happen at all (server/routes/docs.py keeps them only then): "auth" (T2L_AUTH=on),
+    "rate_limit" (T2L_RATE_LIMIT_RPS > 0), "metrics_admin" (T2L_METRICS_REQUIRE_ADMIN)."""
+    out: dict[int | str, dict] = {}
+    for status in statuses:
+        out[status] = {"model": ErrorResponse, "description": MEANING[status]}
+        if status in (429, 503):
+            out[status]["headers"] = RETRY_AFTER
+        if when:
+            out[status]["x-t2l-when"] = list(when)
+    return out
+
+
+def guarded(*statuses: int) -> dict[int | str, dict]:
+    """The error responses of a /v1 operation: its own `statuses` and what any /v1 request can get before its route
+    runs: 401/403 from the auth dependency, 429 over the rate limit, 503 from the start-up gate (create_app)."""
+    around = {**error_responses(401, 403, when=("auth",)), **error_responses(429, when=("rate_limit",)),
+              **error_responses(503)}
+    return dict(sorted({**around, **error_responses(*statuses)}.items()))
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path (a resource's GET and DELETE are separate routes)."""
+    return sorted({m for route in request.app.router.routes if getattr(route, "methods", None)
+                   and route.matches(request.scope)[0] is not Match.NONE for m in route.methods})
 
 
 def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:
@@ -81,6 +131,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(message, "invalid_request_error", param), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        return JSONResponse(error_body(str(exc.detail), kind), status_code=exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette names only the methods of the first route that matched the path
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return JSONResponse(error_body(str(exc.detail), kind), status_code=exc.status_code, headers=headers)

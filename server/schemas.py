@@ -1,12 +1,35 @@
-"""Request and response bodies (pydantic v2). Limits that depend on settings are checked in the service layer."""
+"""Request and response bodies (pydantic v2). Limits that depend on settings are checked in the service layer; the
+OpenAPI document states them too (server/routes/docs.py), so a request the schema admits is one the service takes.
+
+Where a validator checks more than its type says (a blank description, at most 4 stop strings, one prompt per
+request), `WithJsonSchema` states that check in the schema without changing the validation or its error message.
+Request bodies are strict (STRICT): a field takes the JSON type its schema names, as OpenAI's API does, instead of
+pydantic's coercions (0 or "no" for false, "2" for 2), which no JSON Schema can state.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-Stop = str | list[str] | None
+# Python's whitespace (str.isspace, what `\s` matches and hypernet.normalize_description strips), spelled out so
+# every regex dialect reads the pattern the same (ECMA's `\s` also takes U+FEFF, which a description may hold).
+WHITESPACE = "\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NON_BLANK = f"[^{WHITESPACE}]"  # a JSON Schema pattern is a search: somewhere a character that is not whitespace
+
+# A task description: empty or whitespace-only ones are refused (400); its length limit, T2L_MAX_DESCRIPTION_CHARS
+# (of the text once normalised), is a setting: the served schema adds it as maxLength.
+TaskDescription = Annotated[str, WithJsonSchema({"type": "string", "minLength": 1, "pattern": NON_BLANK})]
+Stop = str | Annotated[list[str], WithJsonSchema({"type": "array", "items": {"type": "string"}, "maxItems": 4})] | None
+STRICT = ConfigDict(strict=True)  # on each request model: a model's strictness does not reach the models in it
+
+
+def _integral(value: Any) -> Any:
+    # JSON has one number type: 3.0 is the integer 3 (JSON Schema's "integer" takes it too), so strict ints do
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return int(value) if type(value) is float and value.is_integer() else value
 
 
 def _description_in_prompt() -> Any:
@@ -23,6 +46,7 @@ def _stops(value: Stop) -> Stop:
 
 
 class _Sampling(BaseModel):
+    model_config = STRICT
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy")
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     stop: Stop = Field(None, description="up to 4 strings that end the completion")
@@ -30,12 +54,14 @@ class _Sampling(BaseModel):
     stream: bool = False
 
     _check_stop = field_validator("stop")(classmethod(lambda cls, v: _stops(v)))
+    _ints = field_validator("seed", "n", "max_tokens", "max_completion_tokens", mode="before", check_fields=False)(
+        classmethod(lambda cls, v: _integral(v)))
 
 
 # ---- adapters ---------------------------------------------------------------------------------------------------
 class AdapterCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    task: str = Field(..., description="Plain-language description of the task", examples=[
+    model_config = ConfigDict(extra="forbid", strict=True)
+    task: TaskDescription = Field(..., description="Plain-language description of the task", examples=[
         "Answer with the antonym of the given word."])
 
 
@@ -43,6 +69,16 @@ class NearestTask(BaseModel):
     task: str = Field(..., description="a training task of the checkpoint")
     similarity: float = Field(..., description="cosine similarity of the description to that task's nearest "
                                                "training description")
+
+
+class ExpectedAccuracy(BaseModel):
+    """What the checkpoint's own evaluation says about descriptions like this one (hypernet.description_index)."""
+
+    exact: float = Field(..., ge=0, le=100, description="similarity-weighted mean exact match (%) of the nearest "
+                                                        "evaluated training tasks, on held-out inputs and wordings")
+    from_: list[NearestTask] = Field(..., alias="from", description="the evaluated tasks it comes from, nearest first")
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
 
 
 class Coverage(BaseModel):
@@ -53,14 +89,20 @@ class Coverage(BaseModel):
     threshold: float = Field(..., description="the checkpoint's calibrated cut-off (its coverage.json says how)")
     in_distribution: bool = Field(..., description="score >= threshold; false: the adapter is likely noise")
     nearest: list[NearestTask] = Field(..., description="the 3 nearest training tasks, nearest first")
+    expected_accuracy: ExpectedAccuracy | None = Field(
+        None, description="measured exact match of the nearest evaluated training tasks on held-out inputs; null "
+                          "when the checkpoint carries no accuracy.json")
 
 
 def _coverage() -> Any:
     return Field(None, description="description-quality signal; null when the checkpoint has no description index")
 
 
+ADAPTER_ID = "^t2l-[0-9a-f]{16}$"
+
+
 class AdapterInfo(BaseModel):
-    id: str
+    id: str = Field(..., pattern=ADAPTER_ID)
     object: Literal["adapter"] = "adapter"
     cached: bool
     generation_ms: float
@@ -75,9 +117,9 @@ class AdapterInfo(BaseModel):
 
 # ---- /v1/generate -----------------------------------------------------------------------------------------------
 class GenerateRequest(_Sampling):
-    model_config = ConfigDict(extra="forbid")
-    task: str = Field(..., examples=["Answer with the antonym of the given word."])
-    prompt: str = Field(..., examples=["hot"])
+    model_config = ConfigDict(extra="forbid", strict=True)
+    task: TaskDescription = Field(..., examples=["Answer with the antonym of the given word."])
+    prompt: str = Field(..., min_length=1, examples=["hot"])
     max_tokens: int | None = Field(None, ge=1, description="new tokens at most (default: T2L_DEFAULT_MAX_TOKENS)")
     chat: bool = Field(True, description="wrap the prompt as a user message in the model's chat template")
     description_in_prompt: bool | None = _description_in_prompt()
@@ -100,13 +142,13 @@ class GenerateResponse(BaseModel):
 
 # ---- OpenAI ------------------------------------------------------------------------------------------------------
 class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     type: Literal["text"]
     text: str
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[ContentPart]
 
@@ -115,16 +157,18 @@ class ChatMessage(BaseModel):
 
 
 class StreamOptions(BaseModel):
+    model_config = STRICT
     include_usage: bool = False
 
 
 class _OpenAIBase(_Sampling):
     # Unknown OpenAI fields (user, logit_bias, ...) are accepted and ignored, as OpenAI-compatible servers do.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     model: str = Field(..., description="the base model id, or an adapter id t2l-<16 hex>")
     n: int = Field(1, ge=1)
     stream_options: StreamOptions | None = None
-    task: str | None = Field(None, description="t2l extension: generate (or reuse) an adapter for this task")
+    task: TaskDescription | None = Field(None, description="t2l extension: generate (or reuse) an adapter for this "
+                                                           "task")
     description_in_prompt: bool | None = _description_in_prompt()
 
 
@@ -138,8 +182,15 @@ def _token_ids(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(type(t) is int for t in value)  # bool is no token
 
 
+_TOKEN_IDS = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1}  # served: maximum vocab-1
+# What `_one_prompt` takes: a string or token ids, alone or as a list's only item.
+_TEXT = {"type": "string", "minLength": 1}  # an empty prompt has no token to start from
+PROMPT_SCHEMA = {"anyOf": [_TEXT, _TOKEN_IDS, {"type": "array", "items": _TEXT, "minItems": 1, "maxItems": 1},
+                           {"type": "array", "items": _TOKEN_IDS, "minItems": 1, "maxItems": 1}]}
+
+
 class CompletionRequest(_OpenAIBase):
-    prompt: str | list[str] | list[int] | list[list[int]] = Field(
+    prompt: Annotated[str | list[str] | list[int] | list[list[int]], WithJsonSchema(PROMPT_SCHEMA)] = Field(
         ..., description="a string or a list of token ids, or a list holding exactly one of either")
     max_tokens: int | None = Field(16, ge=1)
 
@@ -147,6 +198,9 @@ class CompletionRequest(_OpenAIBase):
     @classmethod
     def _one_prompt(cls, v: Any) -> Any:
         # Checked before the union so that an error names `prompt` itself, not one of the union's members.
+        v = [_integral(p) for p in v] if isinstance(v, list) else v
+        if v == "" or v == [""]:
+            raise ValueError("is empty: it must hold at least one token")
         if isinstance(v, str) or _token_ids(v):
             return v
         if isinstance(v, list) and len(v) != 1 and all(isinstance(p, (str, list)) for p in v):
@@ -155,3 +209,108 @@ class CompletionRequest(_OpenAIBase):
             return v
         raise ValueError("must be a string, a non-empty list of token ids (integers), or a list holding one of "
                          "either")
+
+
+# ---- what the routes answer with (they build these as dicts; the models document them) ---------------------------
+ErrorType = Literal["invalid_request_error", "authentication_error", "permission_error", "not_found_error",
+                    "rate_limit_error", "server_error", "service_unavailable"]
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: ErrorType
+    param: str | None = Field(..., description="the request field at fault, when one is")
+    code: str | None = Field(..., description="for a client to branch on: context_length_exceeded, "
+                             "model_not_found, invalid_api_key, insufficient_scope, rate_limit_exceeded, "
+                             "server_busy, queue_timeout, engine_error, timeout, body_too_large, ...")
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error envelope: every error of the service has this body (server/errors.py)."""
+
+    error: ErrorDetail
+
+
+class AdapterDeleted(BaseModel):
+    id: str
+    object: Literal["adapter.deleted"]
+    deleted: Literal[True]
+    engine_unloaded: bool = Field(..., description="the engine had it loaded")
+
+
+class CacheFlushed(BaseModel):
+    object: Literal["cache.flushed"]
+    deleted: dict[str, int] = Field(..., description="adapters dropped per tier: memory, redis")
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"]
+    content: str
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: AssistantMessage
+    finish_reason: str | None
+    logprobs: None
+
+
+class TextChoice(BaseModel):
+    index: int
+    text: str
+    finish_reason: str | None
+    logprobs: None
+
+
+class ChatCompletionResponse(BaseModel):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str = Field(..., description="the adapter id when one ran, else the base model")
+    choices: list[ChatChoice]
+    usage: Usage
+
+
+class CompletionResponse(BaseModel):
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str = Field(..., description="the adapter id when one ran, else the base model")
+    choices: list[TextChoice]
+    usage: Usage
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+    root: str
+    parent: str | None = Field(None, description="adapters: the base model (absent for the base model)")
+
+
+class ModelList(BaseModel):
+    object: Literal["list"]
+    data: list[ModelCard] = Field(..., description="the base model, then the adapters loaded in the engine")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "failed"]
+    error: str | None = Field(None, description="why startup failed (503)")
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "degraded", "engine_failed", "starting", "failed"]
+    ready: bool
+    error: str | None = Field(None, description="while not ready: why startup failed, or null while starting")
+    engine: dict[str, Any] | None = None
+    cache: dict[str, Any] | None = None
+    model: str | None = None
+    checkpoint: str | None = None
+
+
+# One event of a text/event-stream response as Open API 3.1 readers take `schema` there: each `data` holds one JSON
+# object (a chunk, or the error envelope when the stream fails midway) and the last one is `[DONE]`.
+SSE_EVENT = {"type": "object", "required": ["data"], "properties": {
+    "data": {"type": "string", "description": "a JSON object, or [DONE] (the last event)"},
+    "event": {"type": "string", "const": "message"}}}

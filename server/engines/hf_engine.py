@@ -118,6 +118,7 @@ class HFEngine:
                 batch.append(self._queue.get_nowait())
             try:
                 await asyncio.to_thread(self._decode, batch)
+                self.failed = None  # health reports the last batch: one failure is not a dead engine
             except Exception as exc:  # report to every waiter; the engine stays up for the next batch
                 self.failed = None if isinstance(exc, ValueError) else repr(exc)
                 for r in batch:
@@ -198,9 +199,13 @@ class HFEngine:
     def _pick(logits: torch.Tensor, spec: SamplingSpec, generator: torch.Generator) -> int:
         if spec.temperature <= 0:
             return int(logits.argmax())
-        probs = torch.softmax(logits / spec.temperature, dim=-1)
+        # In float64 (a float32 temperature of 1e-300 is 0) and shifted first: the top logit becomes exactly 0, so
+        # a tiny temperature sends the rest to -inf (probability 0) instead of inf - inf = NaN.
+        logits = logits.double()
+        probs = torch.softmax((logits - logits.max()) / spec.temperature, dim=-1)
         if spec.top_p < 1.0:
             sorted_probs, order = probs.sort(descending=True)
-            keep = sorted_probs.cumsum(-1) - sorted_probs < spec.top_p  # always keeps the top token
+            keep = sorted_probs.cumsum(-1) - sorted_probs < spec.top_p
+            keep[0] = True  # the nucleus always holds the top token, however small top_p (rounding in cumsum)
             probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_probs[keep])
         return int(torch.multinomial(probs, 1, generator=generator))

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Request
 
 from ..auth import require
 from ..completions import Job
+from ..errors import guarded
 from ..prompts import ChatPrompt, TextPrompt
-from ..schemas import GenerateRequest, GenerateResponse, Usage
+from ..schemas import SSE_EVENT, GenerateRequest, GenerateResponse, Usage
 from .sse import event_stream
 
 router = APIRouter(tags=["generate"], dependencies=[Depends(require("use"))])
@@ -25,7 +26,11 @@ def _timings(record, started: float, generation_ms: float | None = None) -> dict
 
 
 @router.post("/v1/generate", response_model=GenerateResponse,
-             responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when stream"}})
+             responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT}},
+                              "description": "JSON; with `stream`, server-sent events: {text, adapter_id, "
+                                             "finish_reason}, the last with usage, timings and coverage, then "
+                                             "[DONE]"},
+                        **guarded(400, 413, 429, 504)})
 async def generate(body: GenerateRequest, request: Request):
     started = time.perf_counter()
     svc = request.app.state.runtime.completions

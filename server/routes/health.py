@@ -6,10 +6,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ..errors import error_responses
+from ..schemas import Health, Readiness
+
 router = APIRouter(tags=["health"])
+PROMETHEUS = {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+              "description": "Prometheus text exposition format"}
 
 
-@router.get("/health")
+@router.get("/health", response_model=None, responses={
+    200: {"model": Health}, 503: {"model": Health, "description": "startup failed for good"}})
 async def health(request: Request) -> JSONResponse:
     """Liveness: fails only when startup failed for good (a restart is the fix), never while starting."""
     error = request.app.state.startup_error
@@ -18,7 +24,9 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/ready")
+@router.get("/ready", response_model=None, responses={
+    200: {"model": Readiness}, 503: {"model": Readiness, "description": "starting, startup failed, or the engine "
+                                                                        "failed"}})
 async def ready(request: Request) -> JSONResponse:
     rt = getattr(request.app.state, "runtime", None)
     if rt is None or not rt.ready:
@@ -35,10 +43,14 @@ async def ready(request: Request) -> JSONResponse:
                         status_code=200 if ok else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response, responses={
+    200: PROMETHEUS, **error_responses(401, 403, when=("metrics_admin", "auth")),
+    **error_responses(429, when=("metrics_admin", "rate_limit"))})
 async def metrics(request: Request) -> Response:
     if request.app.state.settings.metrics_require_admin:
         request.app.state.auth.check(request, "admin")
-    rt = request.app.state.runtime
-    rt.metrics.adapters_loaded.set(len(rt.engine.loaded()))
-    return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    metrics = request.app.state.metrics  # the runtime's too; served while starting, like /health and /ready
+    rt = getattr(request.app.state, "runtime", None)
+    if rt is not None:
+        metrics.adapters_loaded.set(len(rt.engine.loaded()))
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

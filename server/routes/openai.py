@@ -6,6 +6,8 @@ Bodies keep OpenAI's schema; a request that runs an adapter gets t2l's facts as 
     X-T2L-In-Distribution  true | false (absent when unavailable)
     X-T2L-Nearest-Tasks    up to 3 "task=similarity" pairs, nearest first, comma separated; task names
                            percent-encoded (RFC 3986 unreserved characters and ":+" kept)
+    X-T2L-Expected-Accuracy  the checkpoint's measured exact match (%, 1 decimal) of the nearest evaluated training
+                           tasks (hypernet.description_index); absent when the checkpoint carries no accuracy.json
 """
 
 from __future__ import annotations
@@ -19,11 +21,28 @@ from fastapi.responses import JSONResponse
 
 from ..auth import require
 from ..completions import Job
+from ..errors import guarded
 from ..prompts import ChatPrompt, Prompt, TextPrompt, TokenPrompt
-from ..schemas import ChatCompletionRequest, CompletionRequest
+from ..schemas import (SSE_EVENT, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest,
+                       CompletionResponse, ModelList)
 from .sse import event_stream
 
 router = APIRouter(tags=["openai"], dependencies=[Depends(require("use"))])
+# The X-T2L-* headers of the module docstring, for the OpenAPI schema (present when an adapter ran).
+T2L_HEADERS = {name: {"description": text, "schema": {"type": "string"}} for name, text in (
+    ("X-T2L-Adapter-Id", "the adapter the request ran with"),
+    ("X-T2L-Coverage", "the description's coverage score (3 decimals), or \"unavailable\""),
+    ("X-T2L-In-Distribution", "true or false (absent when the coverage is unavailable)"),
+    ("X-T2L-Nearest-Tasks", "up to 3 task=similarity pairs, nearest first, task names percent-encoded"),
+    ("X-T2L-Expected-Accuracy", "measured exact match (%) of the nearest evaluated training tasks (absent when "
+                                "the checkpoint has no accuracy.json)"))}
+
+
+def _responses(body: type) -> dict:
+    stream = "server-sent events: OpenAI's chunks (with stream_options.include_usage, a last one with usage), then " \
+             "[DONE]; a failure midway arrives as an error envelope event"
+    return {200: {"model": body, "content": {"text/event-stream": {"schema": SSE_EVENT}}, "headers": T2L_HEADERS,
+                  "description": f"JSON; with `stream`, {stream}"}, **guarded(400, 404, 413, 429, 504)}
 
 
 def _usage(prompt: int, completion: int) -> dict:
@@ -43,6 +62,8 @@ def coverage_headers(record) -> dict[str, str]:
     headers["X-T2L-In-Distribution"] = "true" if coverage["in_distribution"] else "false"
     headers["X-T2L-Nearest-Tasks"] = ",".join(f"{quote(n['task'], safe=':+')}={n['similarity']:.3f}"
                                               for n in coverage["nearest"])
+    if coverage.get("expected_accuracy"):
+        headers["X-T2L-Expected-Accuracy"] = f"{coverage['expected_accuracy']['exact']:.1f}"
     return headers
 
 
@@ -92,7 +113,7 @@ async def _run(request: Request, body, job: Job, kind: str):
     return event_stream(events(), coverage_headers(run.record))
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", response_model=None, responses=_responses(ChatCompletionResponse))
 async def chat_completions(body: ChatCompletionRequest, request: Request):
     prompt = ChatPrompt(tuple(("system" if m.role == "developer" else m.role, m.text()) for m in body.messages))
     return await _run(request, body, _job(body, prompt, body.max_completion_tokens or body.max_tokens), "chat")
@@ -104,12 +125,12 @@ def _text_prompt(prompt: str | list) -> Prompt:
     return TextPrompt(one) if isinstance(one, str) else TokenPrompt(tuple(one))
 
 
-@router.post("/v1/completions")
+@router.post("/v1/completions", response_model=None, responses=_responses(CompletionResponse))
 async def completions(body: CompletionRequest, request: Request):
     return await _run(request, body, _job(body, _text_prompt(body.prompt), body.max_tokens), "text")
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", response_model=None, responses={200: {"model": ModelList}, **guarded()})
 async def models(request: Request) -> dict:
     rt = request.app.state.runtime
     created = int(rt.started_at)

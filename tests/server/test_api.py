@@ -115,6 +115,9 @@ def test_openai_errors_use_the_envelope(live):
     ("/v1/chat/completions", {"model": "m", "messages": []}, 400, "messages"),
     ("/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 99, "task": TASK},
      400, "n is 99"),
+    ("/v1/completions", {"model": "m", "prompt": "", "task": TASK}, 400, "empty"),
+    ("/v1/generate", {"task": TASK, "prompt": "", "chat": False}, 400, "prompt"),
+    ("/v1/completions", {"model": "m", "prompt": [], "task": TASK}, 400, "prompt"),
     ("/v1/adapters", {"task": "\n\t "}, 400, "empty"),
     ("/v1/adapters", {"description": TASK}, 400, "task"),
 ])

@@ -83,6 +83,38 @@ def test_stop_strings_length_and_seeded_sampling(tiny_base):
     assert s1[0] == s2[0]
 
 
+def test_extreme_sampling_values_still_sample_and_a_failed_batch_does_not_leave_the_engine_failed(tiny_base):
+    # Found by fuzzing the live server: top_p 7.6e-75 kept no token at all (rounding in the cumsum) and
+    # torch.multinomial raised; a tiny temperature turned the logits into inf - inf = NaN.
+    logits = torch.tensor([2.0, 1.0, -3.0, 0.5])
+    for spec in (SamplingSpec(temperature=1.0, top_p=7.6e-75), SamplingSpec(temperature=1e-300, top_p=0.5),
+                 SamplingSpec(temperature=1e-300)):
+        assert HFEngine._pick(logits, spec, torch.Generator().manual_seed(0)) == 0  # only the top token is left
+
+    async def go():
+        engine = HFEngine(str(tiny_base))
+        await engine.start()
+        ids = engine.tokenizer("hello")["input_ids"]
+        decode = engine._decode
+        engine._decode = lambda batch: (_ for _ in ()).throw(RuntimeError("one bad batch"))
+        with pytest.raises(Exception, match="one bad batch"):
+            await _collect(engine, ids, SamplingSpec(max_tokens=2), None)
+        failed = await engine.health()
+        engine._decode = decode
+        await _collect(engine, ids, SamplingSpec(max_tokens=2), None)
+        for _ in range(200):  # the stream ends a moment before the batch's thread returns and health is updated
+            recovered = await engine.health()
+            if recovered["ok"]:
+                break
+            await asyncio.sleep(0.05)
+        await engine.close()
+        return failed, recovered
+
+    failed, recovered = asyncio.run(go())
+    assert not failed["ok"] and "one bad batch" in failed["error"]
+    assert recovered["ok"] and recovered["error"] is None
+
+
 def test_slots_never_evict_an_adapter_in_use():
     slots = AdapterSlots(capacity=2)
     for a in ("a", "b"):
