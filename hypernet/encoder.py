@@ -5,7 +5,10 @@ Two ways to embed, recorded in every checkpoint as an `EncoderSpec` so serving r
   - the reference's path (SakanaAI/text-to-lora, utils.embed_texts): add a full stop to a description that ends in
     a letter, run the HF encoder (gte-large-en-v1.5: CLS pooling), L2-normalise and multiply by sqrt(d), so every
     embedding has norm sqrt(d) like a unit-variance vector.
-The cache key hashes `normalize_description(text)` only; the full stop is part of the embedding path.
+Before either, a description is pre-processed as the checkpoint's spec says (`normalize_description`): ours NFKC
+and collapses whitespace; the reference does neither (it only strips the ends, in its add_full_stop), so an imported
+checkpoint's spec turns both off. The cache key hashes that same text, so the key follows the spec too; the full
+stop is part of the embedding path only.
 """
 
 from __future__ import annotations
@@ -29,11 +32,15 @@ class DescriptionError(ValueError):
     """A task description that cannot be used (empty, too long, not text)."""
 
 
-def normalize_description(text: object, max_chars: int = MAX_DESCRIPTION_CHARS) -> str:
-    """NFKC, collapse whitespace, strip. Case and punctuation are kept: they can change the task."""
+def normalize_description(text: object, max_chars: int = MAX_DESCRIPTION_CHARS,
+                          spec: "EncoderSpec | None" = None) -> str:
+    """The text a description is hashed and embedded as, by `spec`'s pre-processing (None: ours, NFKC and collapsed
+    whitespace); always stripped. Case and punctuation are kept: they can change the task."""
     if not isinstance(text, str):
         raise DescriptionError(f"task description must be a string, got {type(text).__name__}")
-    clean = _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+    form, collapse = (spec.unicode_form, spec.collapse_whitespace) if spec is not None else ("NFKC", True)
+    clean = unicodedata.normalize(form, text) if form != "none" else text
+    clean = (_SPACE.sub(" ", clean) if collapse else clean).strip()
     if not clean:
         raise DescriptionError("task description is empty")
     if len(clean) > max_chars:
@@ -43,6 +50,7 @@ def normalize_description(text: object, max_chars: int = MAX_DESCRIPTION_CHARS) 
 
 Pooling = Literal["mean", "cls", "last_token"]
 Normalization = Literal["l2", "l2_sqrt_d", "none"]
+UnicodeForm = Literal["NFKC", "none"]
 
 
 @dataclass(frozen=True)
@@ -59,12 +67,20 @@ class EncoderSpec:
     """'l2' unit vectors; 'l2_sqrt_d' unit vectors x sqrt(dim) (the reference); 'none' raw pooled states."""
     backend: Literal["sentence-transformers", "transformers"] = "sentence-transformers"
     """sentence-transformers (its own pooling, must be 'mean') or plain transformers AutoModel (trust_remote_code)."""
+    unicode_form: UnicodeForm = "NFKC"
+    """Unicode normalisation before hashing and embedding: NFKC (ours; folds ligatures, full-width letters, '…')
+    or 'none' (the reference embeds the text as given). Absent from older checkpoints: NFKC, as they were made."""
+    collapse_whitespace: bool = True
+    """Runs of whitespace -> one space before hashing and embedding (ours); False keeps inner whitespace (the
+    reference). Absent from older checkpoints: True, as they were made."""
 
     def __post_init__(self) -> None:
         if self.pooling not in ("mean", "cls", "last_token"):
             raise ValueError(f"pooling must be mean, cls or last_token, got {self.pooling!r}")
         if self.normalize not in ("l2", "l2_sqrt_d", "none"):
             raise ValueError(f"normalize must be l2, l2_sqrt_d or none, got {self.normalize!r}")
+        if self.unicode_form not in ("NFKC", "none"):
+            raise ValueError(f"unicode_form must be NFKC or none, got {self.unicode_form!r}")
         if self.backend == "sentence-transformers" and self.pooling != "mean":
             raise ValueError("the sentence-transformers backend pools with the model's own (mean) pooling; "
                              f"use backend 'transformers' for {self.pooling!r}")
@@ -80,15 +96,22 @@ class EncoderSpec:
     @classmethod
     def reference(cls, name: str) -> "EncoderSpec":
         """The reference's embedding path for `name` (model_loading.get_emb_model_and_fns): gte -> CLS pooling,
-        anything else (the base LLM itself) -> last-token pooling; always add_full_stop and L2 x sqrt(d)."""
+        anything else (the base LLM itself) -> last-token pooling; always add_full_stop and L2 x sqrt(d), and the
+        text as given (utils.embed_texts: no Unicode normalisation, inner whitespace kept)."""
         if "SFR" in name:
             raise ValueError(f"{name}: the reference wraps SFR queries in an instruction template; not supported")
         pooling: Pooling = "cls" if "gte" in name else "last_token"
-        return cls(name, pooling=pooling, add_full_stop=True, normalize="l2_sqrt_d", backend="transformers")
+        return cls(name, pooling=pooling, add_full_stop=True, normalize="l2_sqrt_d", backend="transformers",
+                   unicode_form="none", collapse_whitespace=False)
+
+    def same_embedding(self, other: "EncoderSpec") -> bool:
+        """Whether `other` turns text into the same vectors (everything but the name, which may be a local copy)."""
+        return {**self.to_dict(), "name": ""} == {**other.to_dict(), "name": ""}
 
 
 def add_full_stop(text: str) -> str:
-    """'Sort the list' -> 'Sort the list.'; text ending in punctuation, a digit or a symbol is kept as is."""
+    """'Sort the list' -> 'Sort the list.'; text ending in punctuation, a digit or a symbol is kept as is. The
+    reference's rule exactly (preprocessing.add_full_stop: strip, then '.' after a final str.isalpha character)."""
     text = text.strip()
     return text + "." if text and text[-1].isalpha() else text
 
@@ -127,10 +150,10 @@ class SentenceTransformerEncoder:
         self.max_chars = max_chars
 
     def embed(self, texts: Sequence[str]) -> Tensor:
-        return self.embed_normalized([normalize_description(t, self.max_chars) for t in texts])
+        return self.embed_normalized([normalize_description(t, self.max_chars, self.spec) for t in texts])
 
     def embed_normalized(self, texts: Sequence[str]) -> Tensor:
-        """`embed` for texts the caller has normalised already (normalize_description)."""
+        """`embed` for texts the caller has normalised already (normalize_description with this spec)."""
         clean = [add_full_stop(t) for t in texts] if self.spec.add_full_stop else list(texts)
         with torch.inference_mode():
             out = self.model.encode(clean, convert_to_tensor=True, normalize_embeddings=False,
@@ -157,10 +180,10 @@ class TransformersEncoder:
         self.dim = int(self.model.config.hidden_size)
 
     def embed(self, texts: Sequence[str]) -> Tensor:
-        return self.embed_normalized([normalize_description(t, self.max_chars) for t in texts])
+        return self.embed_normalized([normalize_description(t, self.max_chars, self.spec) for t in texts])
 
     def embed_normalized(self, texts: Sequence[str]) -> Tensor:
-        """`embed` for texts the caller has normalised already (normalize_description)."""
+        """`embed` for texts the caller has normalised already (normalize_description with this spec)."""
         clean = [add_full_stop(t) for t in texts] if self.spec.add_full_stop else list(texts)
         batch = self.tokenizer(clean, padding=True, truncation=True, max_length=self.max_tokens,
                                return_tensors="pt").to(self.device)

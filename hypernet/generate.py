@@ -1,4 +1,5 @@
-"""Descriptions -> adapters: normalise, embed once for the batch, one hypernetwork pass, split.
+"""Descriptions -> adapters: normalise (by the checkpoint's encoder spec), embed once for the batch, one hypernetwork
+pass, split.
 
 The two steps are public so a caller (the server) can time them separately.
 """
@@ -12,25 +13,30 @@ from torch import Tensor
 
 from .adapter import Adapter
 from .checkpoint import Checkpoint
-from .encoder import MAX_DESCRIPTION_CHARS, TaskEncoder, embed_normalized, normalize_description
+from .encoder import MAX_DESCRIPTION_CHARS, EncoderSpec, TaskEncoder, embed_normalized, normalize_description
 
 
 def embed_descriptions(checkpoint: Checkpoint, encoder: TaskEncoder, descriptions: Sequence[str],
                        max_chars: int = MAX_DESCRIPTION_CHARS, *, normalized: bool = False
                        ) -> tuple[list[str], Tensor]:
-    """(normalised texts, (N, embed_dim) embeddings); refuses an encoder of the wrong width or bad text.
-    `normalized=True`: the caller passes normalize_description's output (the server, which hashed that text for
-    the cache key), so neither this function nor the encoder normalises it again."""
+    """(normalised texts, (N, embed_dim) embeddings); refuses an encoder of the wrong width or embedding path, and
+    bad text. Texts are pre-processed by the checkpoint's spec (normalize_description), never the encoder's own
+    default. `normalized=True`: the caller passes that output already (the server, which hashed the same text for
+    the cache key), so it is not normalised again."""
     if not descriptions:
         raise ValueError("need at least one description")
     if encoder.dim != checkpoint.config.embed_dim:
         raise ValueError(f"encoder {encoder.name!r} gives {encoder.dim}-d embeddings; the checkpoint expects "
                          f"{checkpoint.config.embed_dim}-d (made with {checkpoint.encoder!r})")
-    if normalized:
-        texts = list(descriptions)
-        return texts, embed_normalized(encoder, texts)
-    texts = [normalize_description(d, max_chars) for d in descriptions]
-    return texts, encoder.embed(texts)
+    spec = getattr(encoder, "spec", None)
+    if isinstance(spec, EncoderSpec) and not spec.same_embedding(checkpoint.embedding):
+        want, have = checkpoint.embedding.to_dict(), spec.to_dict()
+        differ = ", ".join(f"{k} {have[k]!r} vs {want[k]!r}" for k in want if k != "name" and have[k] != want[k])
+        raise ValueError(f"encoder {encoder.name!r} embeds differently from the checkpoint ({differ}); build it "
+                         "with make_encoder(path, checkpoint.embedding)")
+    texts = list(descriptions) if normalized else [normalize_description(d, max_chars, checkpoint.embedding)
+                                                   for d in descriptions]
+    return texts, embed_normalized(encoder, texts)
 
 
 def adapters_from_embeddings(checkpoint: Checkpoint, texts: Sequence[str], embeddings: Tensor) -> list[Adapter]:

@@ -1,6 +1,7 @@
 """AdapterService: task description -> cached adapter, generating on a miss.
 
-key = sha256(normalised description | checkpoint digest | base model id); id = "t2l-" + key[:16].
+key = sha256(normalised description | checkpoint digest | base model id); id = "t2l-" + key[:16]; the description is
+normalised as the checkpoint's encoder spec says (hypernet.normalize_description).
 A miss joins an in-process single flight per key, then takes the cross-replica Redis lock (SET NX), and its
 description joins a micro-batch: misses that arrive within `window_ms` share one encoder call and one HyperLoRA
 forward (paper: all tasks in one pass). Torch work runs in one worker thread, never on the event loop.
@@ -87,8 +88,10 @@ class AdapterService:
 
     # ---- keys ---------------------------------------------------------------------------------------------
     def key_for(self, description: str) -> tuple[str, str]:
-        """(normalised text, cache key); DescriptionError for text that cannot be a description."""
-        text = normalize_description(description, self.max_chars)
+        """(normalised text, cache key); DescriptionError for text that cannot be a description. Normalised by the
+        checkpoint's encoder spec: the key hashes exactly the text the hypernetwork embeds (for an imported
+        reference checkpoint: no NFKC, inner whitespace kept; older checkpoints' specs keep today's rule)."""
+        text = normalize_description(description, self.max_chars, self.checkpoint.embedding)
         raw = f"{text}\x1f{self.checkpoint.digest}\x1f{self.base_model}".encode()
         return text, hashlib.sha256(raw).hexdigest()
 

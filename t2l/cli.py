@@ -103,10 +103,10 @@ def _cmd_checkpoint_import(args: argparse.Namespace) -> int:
     if args.base_config:  # the real module paths and shapes, checked against the checkpoint
         from hypernet.reference import module_order, read_reference
 
-        state = read_reference(args.hypermod, args.args, args.adapter_config)[0]
+        state = read_reference(args.hypermod, args.args, args.adapter_config).state
         base_targets = targets_from_config(args.base_config, modules or module_order(state))
     digest = import_reference_checkpoint(args.hypermod, args.out, args.args, args.adapter_config, args.base_model,
-                                         base_targets, modules)
+                                         base_targets, modules, args.embed_dim)
     meta = json.loads((Path(args.out) / META_FILE).read_text())
     print(json.dumps({"checkpoint": args.out, "digest": digest, "parameters": meta["parameters"],
                       "variant": meta["config"]["variant"], "base_model": meta["base_model"],
@@ -266,13 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = ckpt_sub.add_parser("import-reference", help="convert a reference T2L checkpoint (SakanaAI/text-to-lora "
                                                      "hypermod.pt) into our checkpoint format")
     p.add_argument("hypermod", help="hypermod.pt (a torch state dict), e.g. trained_t2l/mistral_7b_t2l/hypermod.pt")
-    p.add_argument("--args", default=None, help="its args.yaml (default: next to hypermod.pt)")
-    p.add_argument("--adapter-config", default=None, help="its adapter_config.json (default: next to hypermod.pt)")
+    p.add_argument("--args", help="its args.yaml (default: beside hypermod.pt, or <run>/ for <run>/checkpoints/it_N/)")
+    p.add_argument("--adapter-config", help="its adapter_config.json (default: beside --args, then as args.yaml)")
     p.add_argument("--out", required=True, help="checkpoint folder to write")
     p.add_argument("--base-model", default=None, help="base model id to record (default: args.yaml model_dir)")
     p.add_argument("--base-config", default=None, metavar="ID_OR_PATH",
                    help="take module paths from this HF config and check every shape against it "
                         "(default: Llama-style paths model.layers.N.self_attn|mlp.<module>)")
+    p.add_argument("--embed-dim", type=int, metavar="N", help="emb_model's width, where it is neither a local "
+                                                              "folder, in the HF cache, nor a known id")
     p.add_argument("--module-order", default=None, metavar="A,B",
                    help="module-type embedding order (default: the order of the heads in the state dict, i.e. "
                         "the training run's)")

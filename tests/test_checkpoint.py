@@ -113,7 +113,7 @@ def test_meta_is_readable_json(tmp_path):
     meta = json.loads((folder / META_FILE).read_text())
     assert meta["digest"] == digest and meta["encoder"] == {
         "name": "test/hashing", "dim": 16, "pooling": "mean", "add_full_stop": False, "normalize": "l2",
-        "backend": "sentence-transformers"}
+        "backend": "sentence-transformers", "unicode_form": "NFKC", "collapse_whitespace": True}
     assert meta["peft_key_template"] == "base_model.model.{path}.lora_{AB}.weight"
     assert len(meta["targets"]) == 4 and meta["config"]["variant"] == "L"
 

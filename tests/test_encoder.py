@@ -92,3 +92,84 @@ def test_transformers_encoder_pools_and_scales_like_the_reference(tmp_path, pool
               "mean": (states * batch["attention_mask"][..., None]).sum(1) / lengths[:, None]}[pooling]
     want = torch.nn.functional.normalize(pooled, dim=-1) * math.sqrt(16)
     torch.testing.assert_close(emb, want, rtol=1e-5, atol=1e-5)
+
+
+def test_pre_processing_follows_the_spec_and_old_specs_keep_ours():
+    from hypernet import EncoderSpec
+
+    raw = "  Ｓort\tthe  ﬁles…\n"
+    reference = EncoderSpec.reference("Alibaba-NLP/gte-large-en-v1.5")
+    assert (reference.unicode_form, reference.collapse_whitespace) == ("none", False)
+    assert normalize_description(raw, spec=reference) == "Ｓort\tthe  ﬁles…"  # as given, ends stripped
+    old = EncoderSpec.from_dict({"name": "old", "pooling": "mean", "add_full_stop": False, "normalize": "l2",
+                                 "backend": "sentence-transformers", "dim": 384})  # written before the fields
+    assert (old.unicode_form, old.collapse_whitespace) == ("NFKC", True)
+    assert normalize_description(raw, spec=old) == normalize_description(raw) == "Sort the files..."
+    assert EncoderSpec.from_dict(reference.to_dict()) == reference
+    with pytest.raises(DescriptionError, match="empty"):
+        normalize_description(" \n ", spec=reference)
+    with pytest.raises(ValueError, match="unicode_form must be NFKC or none"):
+        EncoderSpec("x", unicode_form="NFC")
+
+
+def test_the_shipped_checkpoint_keeps_its_pre_processing_and_digest():
+    import json
+    from pathlib import Path
+
+    folder = Path(__file__).parents[1] / "checkpoints" / "t2l-smollm2-135m-sft-L"
+    ckpt = load_checkpoint(folder)  # verifies the digest its hypernet.json records
+    assert ckpt.digest == json.loads((folder / "hypernet.json").read_text())["digest"]
+    assert "unicode_form" not in json.loads((folder / "hypernet.json").read_text())["encoder"]
+    raw = "  Ｓort\tthe  ﬁles…\n"
+    assert normalize_description(raw, spec=ckpt.embedding) == normalize_description(raw) == "Sort the files..."
+
+
+def test_generation_refuses_an_encoder_that_embeds_differently_from_the_checkpoint(tmp_path):
+    from hypernet import EncoderSpec, embed_descriptions
+
+    save_checkpoint(tmp_path / "c", tiny_hypernet(tiny_llama()), "tiny", "test/hashing")
+    ckpt = load_checkpoint(tmp_path / "c")
+
+    class Spec(HashingEncoder):
+        spec = EncoderSpec("elsewhere/hashing", add_full_stop=True)
+
+    with pytest.raises(ValueError, match="embeds differently from the checkpoint \\(add_full_stop True vs False\\)"):
+        embed_descriptions(ckpt, Spec(), ["Sort the list."])
+    Spec.spec = EncoderSpec("elsewhere/hashing")  # a local copy under another name is the same encoder
+    assert embed_descriptions(ckpt, Spec(), ["Sort the list."])[1].shape == (1, 16)
+
+
+def test_reference_spec_embeds_the_text_as_the_reference_does(tmp_path):
+    """The reference's path (utils.embed_texts with preprocessing.add_full_stop, cls pooling, L2 x sqrt(d)) on the
+    raw description, written out here; NFKC would give other tokens and so another embedding."""
+    import math
+    import unicodedata
+
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    from hypernet import EncoderSpec, make_encoder
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "sort", "the", "list", "count", "words", "ｓort"]
+    BertTokenizer(vocab={w: i for i, w in enumerate(words)}).save_pretrained(tmp_path / "enc")  # 'ｓort' != 'sort'
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(tmp_path / "enc")
+    encoder = make_encoder(str(tmp_path / "enc"), EncoderSpec.reference("test/gte-tiny"))
+    raw = ["  Ｓort the list ", "count\u3000words"]
+
+    def reference(texts):
+        def add_full_stop(s):  # the reference's rule, as its preprocessing.py writes it
+            s = s.strip()
+            return s + "." if s[-1].isalpha() else s
+
+        batch = encoder.tokenizer([add_full_stop(t) for t in texts], truncation=True, padding=True,
+                                  max_length=2**13, return_tensors="pt")
+        with torch.no_grad():
+            pooled = encoder.model(**batch).last_hidden_state[:, 0].float()
+        return torch.nn.functional.normalize(pooled) * math.sqrt(pooled.shape[-1])
+
+    got = encoder.embed(raw)
+    torch.testing.assert_close(got, reference(raw), rtol=1e-5, atol=1e-5)
+    folded = reference([unicodedata.normalize("NFKC", t) for t in raw])
+    assert not torch.allclose(got[0], folded[0], rtol=1e-5, atol=1e-5)  # the check tells the two apart

@@ -102,31 +102,51 @@ def test_config_read_from_args_and_shapes():
                 assert c.learnable_pos_emb == (name == "S_learned_pos")
 
 
-def _write_hypermod(tmp_path, name, mutate=None) -> Path:
-    """The fixture as the reference saves it: torch.save(state_dict) with the heads in training order."""
+def gte_stand_in(tmp_path, width: int = 16) -> Path:
+    """A local emb_model folder whose config.json says `width`: the import reads the encoder's width from it."""
+    folder = tmp_path / f"gte-stand-in-{width}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"hidden_size": width}))
+    return folder
+
+
+def write_hypermod(tmp_path, name, mutate=None, edit_args=None, run_layout=False) -> Path:
+    """The fixture as the reference saves it: torch.save(state_dict) with the heads in training order, args.yaml and
+    adapter_config.json beside it (the hub's layout) or, with run_layout, in <run>/ for <run>/checkpoints/it_7/.
+    args.yaml's emb_model becomes a 16-d gte stand-in: the fixture's task embeddings are 16-d random vectors, while
+    its recorded emb_model '' would mean the tiny Llama's own 32-d hidden states (the reference's loader would refuse
+    it as recorded). `edit_args(args)` changes args.yaml's dict in place before it is written."""
+    import yaml
+
     folder, args, peft, order, _ = _case(name)
     state = load_file(str(folder / "state_dict.safetensors"))
     ordered = OrderedDict((k, state[k]) for k in sorted(state, key=lambda k: (
         k.startswith("heads."), order.index(k.split(".")[1]) if k.startswith("heads.") else 0, k)))
     if mutate:
         mutate(ordered)
-    out = tmp_path / name
-    out.mkdir()
+    args["emb_model"] = str(gte_stand_in(tmp_path))
+    if edit_args:
+        edit_args(args)
+    run = tmp_path / name
+    out = run / "checkpoints" / "it_7" if run_layout else run
+    out.mkdir(parents=True)
     torch.save(ordered, out / "hypermod.pt")
-    (out / "args.yaml").write_text((folder / "args.yaml").read_text())
-    (out / "adapter_config.json").write_text((folder / "adapter_config.json").read_text())
+    (run / "args.yaml").write_text(yaml.safe_dump(args))
+    (run / "adapter_config.json").write_text((folder / "adapter_config.json").read_text())
     return out / "hypermod.pt"
 
 
+
+
 def test_imported_checkpoint_writes_the_reference_peft_folder(tmp_path):
-    hypermod = _write_hypermod(tmp_path, "L")
+    hypermod = write_hypermod(tmp_path, "L")
     assert module_order(torch.load(hypermod, weights_only=True)) == ["v_proj", "q_proj"]
     digest = import_reference_checkpoint(hypermod, tmp_path / "ckpt")
     ckpt = load_checkpoint(tmp_path / "ckpt")
     assert ckpt.digest == digest and ckpt.base_model == "tiny-llama"
     assert ckpt.provenance["imported_from"] == "SakanaAI/text-to-lora"
     assert ckpt.provenance["module_order"] == ["v_proj", "q_proj"] and len(ckpt.provenance["source_sha256"]) == 64
-    assert ckpt.embedding.pooling == "last_token" and ckpt.embedding.normalize == "l2_sqrt_d"  # no emb_model
+    assert ckpt.embedding.pooling == "cls" and ckpt.embedding.normalize == "l2_sqrt_d"  # a gte emb_model
     assert ckpt.embedding.add_full_stop
     io = load_file(str(FIXTURES / "L" / "io.safetensors"))
     with torch.no_grad():
@@ -149,36 +169,36 @@ def test_wrong_shape_or_stray_key_is_refused_naming_the_key(tmp_path):
 
     with pytest.raises(ReferenceImportError, match=r"key 'mlp2\.mlp\.1\.weight' has shape \(63, 16\), "
                                                    r"expected \(64, 16\)"):
-        import_reference_checkpoint(_write_hypermod(tmp_path, "M", shrink), tmp_path / "bad")
+        import_reference_checkpoint(write_hypermod(tmp_path, "M", shrink), tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
 
     def drop(sd):
         del sd["out_emb_norm.weight"]
 
     with pytest.raises(ReferenceImportError, match="missing key 'out_emb_norm.weight'"):
-        import_reference_checkpoint(_write_hypermod(tmp_path, "S", drop), tmp_path / "bad")
+        import_reference_checkpoint(write_hypermod(tmp_path, "S", drop), tmp_path / "bad")
 
     def stray(sd):
         sd["mlp4.weight"] = torch.zeros(2)
 
     with pytest.raises(ReferenceImportError, match="unexpected key 'mlp4.weight'"):
-        import_reference_checkpoint(_write_hypermod(tmp_path, "L", stray), tmp_path / "bad")
+        import_reference_checkpoint(write_hypermod(tmp_path, "L", stray), tmp_path / "bad")
 
 
 def test_cli_import_and_info(tmp_path, capsys):
     from t2l.cli import main
 
-    hypermod = _write_hypermod(tmp_path, "S")
+    hypermod = write_hypermod(tmp_path, "S")
     assert main(["checkpoint", "import-reference", str(hypermod), "--out", str(tmp_path / "ckpt")]) == 0
     capsys.readouterr()
     assert main(["checkpoint", "info", str(tmp_path / "ckpt")]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["origin"].startswith("imported from SakanaAI/text-to-lora")
-    assert info["config"]["variant"] == "S" and info["encoder"]["pooling"] == "last_token"
+    assert info["config"]["variant"] == "S" and info["encoder"]["pooling"] == "cls"
 
     def shrink(sd):
         sd["heads.q_proj.weight"] = sd["heads.q_proj.weight"][:, :-1]
 
-    bad = _write_hypermod(tmp_path, "L", shrink)
+    bad = write_hypermod(tmp_path, "L", shrink)
     assert main(["checkpoint", "import-reference", str(bad), "--out", str(tmp_path / "bad")]) == 2
     assert "heads.q_proj.weight" in capsys.readouterr().err

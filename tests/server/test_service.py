@@ -47,6 +47,40 @@ def test_key_covers_text_checkpoint_and_base_model(checkpoint):
     assert a.key_for("Sort the list.")[1] != b.key_for("Sort the list.")[1]
 
 
+def test_key_and_embedding_follow_the_checkpoints_pre_processing(tmp_path):
+    """An imported reference checkpoint embeds a description as given (no NFKC, inner whitespace kept), so its key
+    hashes that same text and the encoder is handed it; the shipped checkpoint keeps today's key (NFKC, collapsed
+    whitespace), so caches filled before stay valid."""
+    import hashlib
+    from pathlib import Path
+
+    from hypernet import EncoderSpec, load_checkpoint, save_checkpoint
+    from tests.helpers import tiny_hypernet, tiny_llama
+
+    spec = EncoderSpec.reference("test/gte-tiny")
+    save_checkpoint(tmp_path / "ref", tiny_hypernet(tiny_llama()), "tiny", spec.name, encoder_spec=spec)
+
+    class Recording(_Encoder):
+        seen: list[str] = []
+
+        def embed_normalized(self, texts):
+            self.seen.extend(texts)
+            return super().embed_normalized(texts)
+
+    encoder = Recording()
+    service = AdapterService(load_checkpoint(tmp_path / "ref"), encoder, TieredCache(MemoryCache(2**24), None), "tiny")
+    text, key = service.key_for("  Ｓort the  ﬁles…\n")
+    assert text == "Ｓort the  ﬁles…" and key == service.key_for("Ｓort the  ﬁles…")[1]
+    assert key != service.key_for("Sort the files...")[1]
+    record = run(service.get_or_create("  Ｓort the  ﬁles…\n"))
+    assert encoder.seen == ["Ｓort the  ﬁles…"] and record.description == "Ｓort the  ﬁles…"
+
+    shipped = load_checkpoint(Path(__file__).parents[2] / "checkpoints" / "t2l-smollm2-135m-sft-L")
+    ours = AdapterService(shipped, _Encoder(), TieredCache(MemoryCache(2**24), None), "base")
+    want = hashlib.sha256(f"Sort the files...\x1f{shipped.digest}\x1fbase".encode()).hexdigest()
+    assert ours.key_for("  Ｓort the  ﬁles…\n") == ("Sort the files...", want)
+
+
 def test_second_replica_gets_the_adapter_from_redis(checkpoint, redis_client):
     async def go():
         first, second = replica(checkpoint), replica(checkpoint)
