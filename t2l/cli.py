@@ -159,7 +159,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import importlib
 
     module = importlib.import_module({"sft": "training.sft", "recon": "training.recon",
-                                      "lora": "training.lora_library"}[args.trainer])
+                                      "lora": "training.lora_library", "export": "training.export"}[args.trainer])
     return module.main(args.rest)
 
 
@@ -289,9 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("train", help="train: sft (hypernet through the base model), recon (distil a LoRA library), "
-                                     "lora (peft baselines); the rest of the line goes to the trainer (--help): "
-                                     "--config YAML, --set KEY=VALUE and its flags")
-    p.add_argument("trainer", choices=["sft", "recon", "lora"])
+                                     "lora (peft baselines), export (a stopped run's weights as a checkpoint); the "
+                                     "rest of the line goes to the trainer (--help): --config YAML, --set KEY=VALUE")
+    p.add_argument("trainer", choices=["sft", "recon", "lora", "export"])
     p.add_argument("rest", nargs=argparse.REMAINDER, help="the trainer's own arguments")
     p.set_defaults(func=_cmd_train)
 
