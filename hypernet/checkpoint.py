@@ -10,6 +10,8 @@ Optionally a third file, `descriptions.safetensors` (hypernet.description_index)
 descriptions with their task names, for the description-quality signal. The JSON records its sha256 under
 "description_index", so the digest covers it; `write_description_index` adds or replaces it in an existing
 checkpoint (and re-stamps the digest). A checkpoint without it loads as before, with `description_index` None.
+Beside it, `accuracy.json` (measured exact match per training task: the expected accuracy) is recorded the same way
+by `write_task_accuracy`, so a re-measured checkpoint gets a new digest and cached adapters never show old figures.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from .config import HyperConfig
-from .description_index import INDEX_FILE, DescriptionIndex, DescriptionIndexError
+from .description_index import (ACCURACY_FILE, INDEX_FILE, DescriptionIndex, DescriptionIndexError, read_accuracy,
+                                write_accuracy)
 from .encoder import EncoderSpec
 from .model import HyperLoRA
 from .targets import TargetSpec, describe_mismatch, targets_from_config
@@ -94,8 +97,12 @@ def _index_entry(folder: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     index = DescriptionIndex.load(path)
-    return {"file": INDEX_FILE, "sha256": _file_sha256(path), "rows": len(index), "tasks": len(index.tasks),
-            "threshold": index.threshold}
+    entry = {"file": INDEX_FILE, "sha256": _file_sha256(path), "rows": len(index), "tasks": len(index.tasks),
+             "threshold": index.threshold}
+    accuracy = folder / ACCURACY_FILE
+    if accuracy.is_file():  # covered by the digest too: cached adapters carry the expected accuracy it gave
+        entry["accuracy"] = {"file": ACCURACY_FILE, "sha256": _file_sha256(accuracy)}
+    return entry
 
 
 def save_checkpoint(directory: str | os.PathLike, model: HyperLoRA, base_model: str, encoder: str,
@@ -177,6 +184,12 @@ def _load_index(folder: Path, meta: dict[str, Any], model: HyperLoRA) -> Descrip
                               "corrupt; rewrite it with `t2l checkpoint index`)")
     try:
         index = DescriptionIndex.load(path, model.task_center.detach().cpu())
+        accuracy = entry.get("accuracy")
+        if accuracy:
+            if not (folder / accuracy["file"]).is_file() or _file_sha256(folder / accuracy["file"]) != accuracy["sha256"]:
+                raise CheckpointError(f"{folder}: {accuracy['file']} is missing or does not match the sha256 in "
+                                      "hypernet.json (rewrite it with `t2l checkpoint accuracy`)")
+            index.set_accuracy(read_accuracy(folder))
     except DescriptionIndexError as exc:
         raise CheckpointError(str(exc)) from exc
     if index.dim != model.config.embed_dim:
@@ -202,8 +215,22 @@ def write_description_index(directory: str | os.PathLike, names: Sequence[str], 
             raise CheckpointError(f"{folder}: the model reads {meta['config']['embed_dim']}-d embeddings, the index "
                                   f"has {index.dim}-d rows")
     index.save(folder / INDEX_FILE, extra)
+    return _restamp(folder)
+
+
+def write_task_accuracy(directory: str | os.PathLike, accuracy: dict[str, float], source: dict[str, Any]) -> str | None:
+    """Write accuracy.json (measured exact match per training task, for the expected accuracy) beside the folder's
+    description index and re-stamp the digest; same return as write_description_index."""
+    write_accuracy(directory, accuracy, source)
+    return _restamp(Path(directory))
+
+
+def _restamp(folder: Path) -> str | None:
+    """Record the index (and accuracy) files in hypernet.json and renew the digest; None without a checkpoint."""
+    meta_path = folder / META_FILE
     if not meta_path.is_file() or not (folder / WEIGHTS_FILE).is_file():
         return None
+    meta = json.loads(meta_path.read_text())
     meta["description_index"] = _index_entry(folder)
     meta["digest"] = _digest((folder / WEIGHTS_FILE).read_bytes(), meta)
     tmp = meta_path.with_name(f".{META_FILE}.tmp")

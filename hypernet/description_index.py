@@ -8,6 +8,13 @@ descriptions, one row each, with the task each row belongs to. For a new descrip
     nearest tasks        = the top-k distinct tasks by their best row's similarity
     in_distribution      = score >= threshold
 
+Expected accuracy. A checkpoint may also carry `accuracy.json` (ACCURACY_FILE): the measured exact match of some
+training tasks on held-out inputs under unseen wordings (from its evaluation; `t2l checkpoint accuracy`). A
+description's expected accuracy is the similarity-weighted mean of that figure over its TOP_K nearest *measured*
+tasks (weights max(similarity, 0)), so a client can tell "familiar and usually right" from "familiar and usually
+wrong". It does not change the adapters, but the checkpoint's digest covers it (hypernet.checkpoint), as it covers
+the index: figures cached with an adapter always belong to the checkpoint that made it.
+
 Centring the same way the hypernetwork does makes the cosine compare what the task encoder actually reads. The
 threshold is stored in the file (the `t2l checkpoint index` tooling calibrates it on held-out descriptions vs
 random and unrelated text); a file written without one uses DEFAULT_THRESHOLD, calibrated on the shipped
@@ -35,6 +42,8 @@ DEFAULT_THRESHOLD = 0.514
 """Coverage at or above which a description counts as in distribution when the index file names no threshold: the
 value `t2l checkpoint index` calibrated for the shipped checkpoint (all-MiniLM-L6-v2, centred)."""
 TOP_K = 3
+ACCURACY_FILE = "accuracy.json"
+ACCURACY_FORMAT = "t2l-task-accuracy/1"
 
 
 class DescriptionIndexError(ValueError):
@@ -51,12 +60,24 @@ class Neighbour:
 
 
 @dataclass(frozen=True)
+class Expected:
+    """Expected exact match (%) from the nearest measured training tasks (see the module doc)."""
+
+    exact: float  # similarity-weighted mean exact match, percent
+    tasks: tuple[Neighbour, ...]  # the measured tasks it came from, nearest first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"exact": round(self.exact, 1), "from": [n.to_dict() for n in self.tasks]}
+
+
+@dataclass(frozen=True)
 class Coverage:
     """How well a description is covered by the training descriptions (see the module doc)."""
 
     score: float
     threshold: float
     nearest: tuple[Neighbour, ...]
+    expected: Expected | None = None  # None when the checkpoint carries no accuracy.json
 
     @property
     def in_distribution(self) -> bool:
@@ -64,12 +85,15 @@ class Coverage:
 
     def to_dict(self) -> dict[str, Any]:
         return {"score": round(self.score, 4), "threshold": self.threshold, "in_distribution": self.in_distribution,
-                "nearest": [n.to_dict() for n in self.nearest]}
+                "nearest": [n.to_dict() for n in self.nearest],
+                "expected_accuracy": self.expected.to_dict() if self.expected is not None else None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Coverage":
-        return cls(float(data["score"]), float(data["threshold"]),
-                   tuple(Neighbour(str(n["task"]), float(n["similarity"])) for n in data.get("nearest", ())))
+        neighbours = lambda rows: tuple(Neighbour(str(n["task"]), float(n["similarity"])) for n in rows)  # noqa: E731
+        expected = data.get("expected_accuracy")
+        return cls(float(data["score"]), float(data["threshold"]), neighbours(data.get("nearest", ())),
+                   Expected(float(expected["exact"]), neighbours(expected["from"])) if expected else None)
 
 
 def _centred_unit(x: Tensor, center: Tensor | None) -> Tensor:
@@ -101,6 +125,13 @@ class DescriptionIndex:
         self.threshold = DEFAULT_THRESHOLD if threshold is None else float(threshold)
         self.center = None if center is None or not center.any() else center.detach().float().cpu()
         self._unit = _centred_unit(self.embeddings, self.center)
+        self.accuracy: dict[str, float] = {}  # task -> measured exact match (%); set_accuracy fills it
+        self._measured = torch.zeros(len(self.tasks), dtype=torch.bool)
+
+    def set_accuracy(self, accuracy: dict[str, float]) -> None:
+        """Measured exact match (%) per training task; tasks the index does not hold are ignored."""
+        self.accuracy = {t: float(v) for t, v in accuracy.items() if t in set(self.tasks)}
+        self._measured = torch.tensor([t in self.accuracy for t in self.tasks], dtype=torch.bool)
 
     @property
     def dim(self) -> int:
@@ -125,10 +156,19 @@ class DescriptionIndex:
         per_task = torch.full((sims.shape[0], len(self.tasks)), -2.0)
         per_task.scatter_reduce_(1, self.row_task.expand_as(sims), sims, reduce="amax")  # best row per task
         top = per_task.topk(min(k, len(self.tasks)), dim=1)
+        measured = int(self._measured.sum())
+        known = per_task.masked_fill(~self._measured, -3.0).topk(min(k, measured), dim=1) if measured else None
         out = []
-        for values, indices in zip(top.values.tolist(), top.indices.tolist()):
+        for row, (values, indices) in enumerate(zip(top.values.tolist(), top.indices.tolist())):
             nearest = tuple(Neighbour(self.tasks[i], v) for v, i in zip(values, indices))
-            out.append(Coverage(values[0], self.threshold, nearest))
+            expected = None
+            if known is not None:
+                used = tuple(Neighbour(self.tasks[i], v) for v, i in
+                             zip(known.values[row].tolist(), known.indices[row].tolist()))
+                weights = [max(n.similarity, 0.0) + 1e-6 for n in used]  # epsilon: all-negative rows stay defined
+                exact = sum(w * self.accuracy[n.task] for w, n in zip(weights, used)) / sum(weights)
+                expected = Expected(exact, used)
+            out.append(Coverage(values[0], self.threshold, nearest, expected))
         return out
 
     # ---- file ---------------------------------------------------------------------------------------------
@@ -165,3 +205,28 @@ class DescriptionIndex:
         except Exception as exc:  # safetensors, JSON and index errors all mean "not a usable index"
             raise DescriptionIndexError(f"{path} is not a readable description index: {exc}") from exc
         return cls(names, embeddings, threshold, center)
+
+
+def write_accuracy(folder: str | os.PathLike, accuracy: dict[str, float], source: dict[str, Any]) -> Path:
+    """folder/accuracy.json: measured exact match (%) per training task and where it came from."""
+    path = Path(folder) / ACCURACY_FILE
+    bad = {t: v for t, v in accuracy.items() if not 0.0 <= float(v) <= 100.0}
+    if bad:
+        raise DescriptionIndexError(f"accuracies must be percentages in [0, 100]: {dict(list(bad.items())[:3])}")
+    path.write_text(json.dumps({"format": ACCURACY_FORMAT, "source": source,
+                                "tasks": {t: round(float(v), 2) for t, v in sorted(accuracy.items())}}, indent=1) + "\n")
+    return path
+
+
+def read_accuracy(folder: str | os.PathLike) -> dict[str, float]:
+    """The per-task accuracies of folder/accuracy.json ({} when there is none)."""
+    path = Path(folder) / ACCURACY_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != ACCURACY_FORMAT:
+            raise DescriptionIndexError(f"format {data.get('format')!r}, expected {ACCURACY_FORMAT!r}")
+        return {str(t): float(v) for t, v in data["tasks"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DescriptionIndexError(f"{path} is not a readable accuracy file: {exc}") from exc

@@ -257,10 +257,12 @@ class AdapterService:
         if self.metrics is not None:
             self.metrics.observe_coverage(coverage["score"], coverage["in_distribution"])
         nearest = ", ".join(f"{n['task']} {n['similarity']:.3f}" for n in coverage["nearest"])
+        expected = coverage.get("expected_accuracy")
         log.log(logging.INFO if coverage["in_distribution"] else logging.WARNING,
-                "adapter %s generated; description coverage %.3f (%s, threshold %.3f); nearest training tasks: %s",
+                "adapter %s generated; description coverage %.3f (%s, threshold %.3f); nearest training tasks: %s%s",
                 adapter_id, coverage["score"], "in distribution" if coverage["in_distribution"] else
-                "OUT OF DISTRIBUTION: the adapter may be noise", coverage["threshold"], nearest)
+                "OUT OF DISTRIBUTION: the adapter may be noise", coverage["threshold"], nearest,
+                f"; expected accuracy {expected['exact']:.1f}%" if expected else "")
 
     def _count(self, what: str, label: str) -> None:
         if self.metrics is not None:

@@ -94,6 +94,13 @@ def _cmd_checkpoint_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_checkpoint_accuracy(args: argparse.Namespace) -> int:
+    from .coverage import write_checkpoint_accuracy
+
+    print(json.dumps(write_checkpoint_accuracy(Path(args.checkpoint), args.eval_json, args.method)))
+    return 0
+
+
 def _cmd_checkpoint_import(args: argparse.Namespace) -> int:
     from hypernet import import_reference_checkpoint, targets_from_config
     from hypernet.checkpoint import META_FILE
@@ -263,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--no-plot", action="store_true", help="skip coverage.png")
     p.set_defaults(func=_cmd_checkpoint_index)
+    p = ckpt_sub.add_parser("accuracy", help="write accuracy.json (the expected-accuracy figure of coverage) from the "
+                                             "checkpoint's tiers evaluation")
+    p.add_argument("checkpoint")
+    p.add_argument("--eval-json", help="a `t2l eval --tasks tiers` eval.json (default: the checkpoint's own)")
+    p.add_argument("--method", default="t2l_sft", help="whose scores (default %(default)s)")
+    p.set_defaults(func=_cmd_checkpoint_accuracy)
     p = ckpt_sub.add_parser("import-reference", help="convert a reference T2L checkpoint (SakanaAI/text-to-lora "
                                                      "hypermod.pt) into our checkpoint format")
     p.add_argument("hypermod", help="hypermod.pt (a torch state dict), e.g. trained_t2l/mistral_7b_t2l/hypermod.pt")

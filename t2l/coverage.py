@@ -209,3 +209,39 @@ def build_index(job: IndexJob, log=print) -> dict[str, Any]:
         plot(scores, threshold, f"{folder.name}: coverage of descriptions never seen in training "
              f"(threshold {threshold:.3f}, TPR {report['tpr']:.2f}, FPR {report['fpr']:.2f})", folder / COVERAGE_PNG)
     return report
+
+
+ACCURACY_TIER = "seen_ops_new_descriptions"  # trained tasks, held-out inputs, unseen wordings: what a user's
+# description of a familiar task meets
+
+
+def accuracy_from_eval(eval_json: Path, method: str = "t2l_sft") -> tuple[dict[str, float], dict[str, Any]]:
+    """Per-task exact match (%) of `method` on the tier of trained tasks with new descriptions, from a
+    `t2l eval --tasks tiers` eval.json; and a record of where it came from."""
+    data = json.loads(Path(eval_json).read_text())
+    tier = data.get("by_tier", {}).get(ACCURACY_TIER)
+    if tier is None:
+        raise ValueError(f"{eval_json} has no {ACCURACY_TIER} tier (run `t2l eval --tasks tiers`)")
+    scores = {name: row["scores"][method] for name, row in tier["tasks"].items() if method in row["scores"]}
+    if not scores:
+        raise ValueError(f"{eval_json}: no {method} scores in the {ACCURACY_TIER} tier")
+    n = sorted({row["n"] for row in tier["tasks"].values()})
+    return scores, {"eval": Path(eval_json).name, "tier": ACCURACY_TIER, "method": method,
+                    "examples_per_task": n, "tasks": len(scores)}
+
+
+def write_checkpoint_accuracy(folder: Path, eval_json: str | None = None, method: str = "t2l_sft") -> dict[str, Any]:
+    """`t2l checkpoint accuracy`: folder/accuracy.json from a tiers eval.json (default: the checkpoint's own)."""
+    from hypernet import load_checkpoint, write_task_accuracy
+
+    source = Path(eval_json) if eval_json else folder / "eval.json"
+    if not source.is_file():
+        raise FileNotFoundError(f"{source} does not exist (pass --eval-json, a `t2l eval --tasks tiers` result)")
+    scores, record = accuracy_from_eval(source, method)
+    index = load_checkpoint(folder).description_index
+    if index is None:
+        raise ValueError(f"{folder} has no description index: run `t2l checkpoint index {folder}` first")
+    missing = sorted(set(scores) - set(index.tasks))
+    digest = write_task_accuracy(folder, {t: v for t, v in scores.items() if t in set(index.tasks)}, record)
+    return {"written": str(folder / "accuracy.json"), "digest": digest, "tasks": len(scores) - len(missing),
+            "not_in_index": missing[:5]}

@@ -267,3 +267,59 @@ def test_index_command_writes_index_plot_and_report_and_restamps_the_digest(tmp_
     assert {"random strings", "unrelated sentences", "seen ops, new wordings"} <= set(report["groups"])
     again = main(["checkpoint", "index", str(folder), "--no-plot"])  # re-running gives the same file and digest
     assert again == 0 and load_checkpoint(folder).digest == ckpt.digest
+
+
+def test_expected_accuracy_is_the_weighted_mean_of_the_nearest_measured_tasks(tmp_path):
+    """accuracy.json beside the index: a query's expected accuracy comes from its nearest *measured* tasks,
+    weighted by similarity; without the file it is None; a bad file is refused."""
+    import json
+
+    import pytest
+    import torch
+
+    from hypernet import DescriptionIndex, DescriptionIndexError, read_accuracy, write_accuracy
+
+    rows = torch.eye(4)  # four tasks, orthogonal descriptions
+    index = DescriptionIndex(["a", "b", "c", "d"], rows)
+    query = torch.tensor([[1.0, 0.6, 0.0, 0.0]])  # nearest a (0.857), then b (0.514)
+    assert index.coverage(query)[0].expected is None
+    write_accuracy(tmp_path, {"a": 80.0, "b": 20.0, "zzz": 50.0}, {"eval": "test"})
+    index.set_accuracy(read_accuracy(tmp_path))
+    assert "zzz" not in index.accuracy
+    got = index.coverage(query, k=2)[0]
+    sa, sb = 1 / (1.36 ** 0.5), 0.6 / (1.36 ** 0.5)
+    assert got.expected.exact == pytest.approx((sa * 80 + sb * 20) / (sa + sb), rel=1e-4)
+    assert [n.task for n in got.expected.tasks] == ["a", "b"]
+    index.set_accuracy({"c": 10.0})  # only a far task is measured: it is still the one used, and says how far
+    far = index.coverage(query)[0].expected
+    assert far.exact == pytest.approx(10.0) and far.tasks[0].task == "c" and far.tasks[0].similarity < 0.01
+    assert index.coverage(query)[0].to_dict()["expected_accuracy"]["from"][0]["task"] == "c"
+    (tmp_path / "accuracy.json").write_text(json.dumps({"format": "other", "tasks": {}}))
+    with pytest.raises(DescriptionIndexError, match="format"):
+        read_accuracy(tmp_path)
+    with pytest.raises(DescriptionIndexError, match="percentages"):
+        write_accuracy(tmp_path, {"a": 180.0}, {})
+
+
+def test_accuracy_file_is_in_the_digest_and_checked_on_load(tmp_path):
+    """accuracy.json changes the digest (adapters cached under the old one never show old figures) and a file edited
+    after it was recorded is refused; the expected accuracy reaches Coverage through load_checkpoint."""
+    import pytest
+    import torch
+
+    from hypernet import write_task_accuracy
+
+    _, digest, folder = _saved(tmp_path)
+    names, _, rows = _index_rows()
+    write_description_index(folder, names, rows)
+    indexed = load_checkpoint(folder)
+    assert indexed.description_index.coverage(rows[:1])[0].expected is None
+    task = indexed.description_index.tasks[0]
+    new = write_task_accuracy(folder, {task: 75.0}, {"eval": "test"})
+    ckpt = load_checkpoint(folder)
+    assert new not in (digest, indexed.digest) and ckpt.digest == new
+    assert ckpt.description_index.coverage(rows[:1])[0].expected.exact == pytest.approx(75.0)
+    (folder / "accuracy.json").write_text((folder / "accuracy.json").read_text().replace("75.0", "95.0"))
+    with pytest.raises(CheckpointError, match="accuracy.json"):
+        load_checkpoint(folder)
+    assert torch.equal(ckpt.description_index.embeddings, indexed.description_index.embeddings)

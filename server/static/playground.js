@@ -88,6 +88,10 @@ function showAdapter(info) {
   const cov = info.coverage;
   const list = $("nearest");
   list.replaceChildren();
+  const expected = cov && cov.expected_accuracy;
+  $("expected-accuracy").textContent = expected ? expected.exact.toFixed(1) + "% exact match on its nearest " +
+    "measured tasks (" + expected.from.map(n => n.task).join(", ") + ")" :
+    "unavailable (this checkpoint carries no accuracy.json)";
   if (!cov) {
     $("coverage-score").textContent = "unavailable (this checkpoint has no description index)";
     $("coverage-badge").textContent = "";

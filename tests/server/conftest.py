@@ -55,6 +55,7 @@ TRAINING = {
     "toy.vowels": ["Count the vowels in the word.", "How many vowels does this word have?"],
 }
 RANDOM = "qx7 zkv0 93jf wpq ll8"
+MEASURED = {"toy.capital": 80.0, "toy.plural": 40.0}  # the toy checkpoint's "evaluation" (accuracy.json)
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +63,7 @@ def indexed_checkpoint(tiny_checkpoint, tmp_path_factory):
     """The tiny checkpoint plus a description index of TRAINING embedded by the real MiniLM encoder."""
     import shutil
 
-    from hypernet import EncoderSpec, make_encoder, write_description_index
+    from hypernet import EncoderSpec, make_encoder, write_description_index, write_task_accuracy
     from t2l.assets import DEFAULT_ENCODER, prepare_encoder
 
     folder = tmp_path_factory.mktemp("indexed") / "ckpt"
@@ -70,6 +71,7 @@ def indexed_checkpoint(tiny_checkpoint, tmp_path_factory):
     encoder = make_encoder(prepare_encoder(DEFAULT_ENCODER), EncoderSpec(DEFAULT_ENCODER))
     names = [task for task, texts in TRAINING.items() for _ in texts]
     write_description_index(folder, names, encoder.embed([t for texts in TRAINING.values() for t in texts]))
+    write_task_accuracy(folder, MEASURED, {"eval": "toy"})  # two of the four tasks measured (expected accuracy)
     return folder
 
 
@@ -161,8 +163,6 @@ def fast_parts(tmp_path_factory):
 def fast_serving(parts, tmp: Path, engine=None, encoder=None, **overrides):
     """The app (create_app: routes, middleware, lifespan with its warm-up) around a FakeEngine and the fast parts,
     driven in process by Starlette's TestClient; real Redis unless redis_url=None. Yields the client."""
-    from starlette.testclient import TestClient
-
     from server.app import assemble_runtime, create_app
     from tests.helpers import HashingEncoder
     from tests.server.fake_engine import FakeEngine
@@ -175,12 +175,25 @@ def fast_serving(parts, tmp: Path, engine=None, encoder=None, **overrides):
         return assemble_runtime(settings, metrics, parts.checkpoint, f"tiny@{parts.checkpoint.digest[:12]}", encoder,
                                 parts.tokenizer, parts.model, engine)
 
-    app = create_app(make_settings(tmp, parts.folder, **overrides), build=build)
+    with ready_client(create_app(make_settings(tmp, parts.folder, **overrides), build=build)) as client:
+        yield client
+
+
+def wait_ready(client, app, timeout_s: float = 30) -> None:
+    """Poll `client`'s /ready until `app` says it is ready; fail with its start-up error if it never does."""
+    deadline = time.monotonic() + timeout_s
+    while client.get("/ready").status_code != 200:
+        assert time.monotonic() < deadline, app.state.startup_error
+        time.sleep(0.01)
+
+
+@contextmanager
+def ready_client(app):
+    """Starlette's TestClient on `app`, once the app says it is ready."""
+    from starlette.testclient import TestClient
+
     with TestClient(app) as client:
-        deadline = time.monotonic() + 30
-        while client.get("/ready").status_code != 200:
-            assert time.monotonic() < deadline, app.state.startup_error
-            time.sleep(0.01)
+        wait_ready(client, app)
         yield client
 
 

@@ -68,6 +68,8 @@ def test_generate_plain_and_streaming_carry_the_signal(indexed):
     task = TRAINING["toy.plural"][0]
     plain = post(indexed, "/v1/generate", task=task, prompt="cat", max_tokens=4).json()
     assert plain["coverage"]["nearest"][0]["task"] == "toy.plural" and plain["coverage"]["in_distribution"]
+    expected = plain["coverage"]["expected_accuracy"]
+    assert [n["task"] for n in expected["from"]] == ["toy.plural", "toy.capital"] and 40.0 <= expected["exact"] < 60
     with httpx.stream("POST", indexed.url + "/v1/generate", json={"task": task, "prompt": "dog", "max_tokens": 4,
                                                                   "stream": True}, timeout=60) as r:
         events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
@@ -85,6 +87,8 @@ def test_openai_routes_carry_the_signal_in_headers_and_keep_the_body(indexed):
     assert r.headers["x-t2l-in-distribution"] == "true" and float(r.headers["x-t2l-coverage"]) > 0.99
     nearest = [pair.split("=") for pair in r.headers["x-t2l-nearest-tasks"].split(",")]
     assert nearest[0][0] == "toy.capital" and len(nearest) == 3
+    # measured tasks only, weighted by similarity: the capital task's own description sits nearest its 80%
+    assert 60.0 < float(r.headers["x-t2l-expected-accuracy"]) <= 80.0
     with httpx.stream("POST", indexed.url + "/v1/completions", json={
             "model": body["model"], "prompt": "Peru", "max_tokens": 3, "stream": True}, timeout=60) as s:
         assert s.headers["x-t2l-adapter-id"] == body["model"]
@@ -110,6 +114,7 @@ def test_histogram_and_log_line_per_generated_adapter(indexed, caplog):
     lines = [r.getMessage() for r in caplog.records if info["id"] in r.getMessage()]
     assert len(lines) == 1 and f"{info['coverage']['score']:.3f}" in lines[0]
     assert info["coverage"]["nearest"][0]["task"] in lines[0]
+    assert f"expected accuracy {info['coverage']['expected_accuracy']['exact']:.1f}%" in lines[0]
 
 
 def test_without_an_index_the_signal_is_reported_unavailable(live):
@@ -118,3 +123,4 @@ def test_without_an_index_the_signal_is_reported_unavailable(live):
     r = post(live, "/v1/chat/completions", model="x", task="Answer with the antonym of the given word.",
              max_tokens=2, messages=[{"role": "user", "content": "hot"}])
     assert r.headers["x-t2l-coverage"] == "unavailable" and "x-t2l-in-distribution" not in r.headers
+    assert "x-t2l-expected-accuracy" not in r.headers

@@ -55,6 +55,7 @@ def results(b: Browser) -> dict:
         timings: document.querySelector('#adapter-timings').textContent,
         coverage: document.querySelector('#coverage-score').textContent,
         badge: document.querySelector('#coverage-badge').textContent,
+        expected: document.querySelector('#expected-accuracy').textContent,
         nearest: [...document.querySelectorAll('#nearest li code')].map(e => e.textContent),
         download: document.querySelector('#download').href,
     }))()""")
@@ -90,6 +91,8 @@ def test_submit_shows_both_answers_the_adapter_and_its_coverage(served, browser)
                                                            "description_in_prompt": False}, timeout=60).json()
     assert shown["adapted"] == direct["text"]  # greedy: the page shows what the API answers
     assert shown["nearest"][0] == "toy.plural" and shown["badge"] == "in distribution"
+    exact = expected["coverage"]["expected_accuracy"]["exact"]
+    assert shown["expected"].startswith(f"{exact:.1f}% exact match") and "toy.plural" in shown["expected"]
     for part in ("embed", "hypernet", "load", "generation"):
         assert f"{part} " in shown["timings"] and f"{part} –" not in shown["timings"]
     assert shown["download"].endswith(f"/v1/adapters/{shown['id']}/download")
