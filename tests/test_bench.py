@@ -77,7 +77,7 @@ def test_load_counts_every_token_under_concurrency():
     class Engine:
         name = "fake"
 
-        async def generate(self, prompt_ids, spec, adapter_id=None, adapter=None):
+        async def generate(self, prompt_ids, spec, adapter_id=None):
             for i in range(spec.max_tokens):
                 await asyncio.sleep(0.001)
             yield Delta("", "length", len(prompt_ids), spec.max_tokens)

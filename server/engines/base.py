@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import AsyncContextManager, AsyncIterator, Awaitable, Callable, Protocol
+from typing import AsyncContextManager, AsyncIterator, Iterator, Protocol
 
 from hypernet import Adapter
 
@@ -49,10 +50,10 @@ class Engine(Protocol):
         """Load the adapter if needed and keep it loaded until the block ends: loading and pinning happen with no
         await between them, so an unload can never fall in the gap. The service pins once per request."""
         ...
-    def generate(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None = None,
-                 adapter: Adapter | None = None) -> AsyncIterator[Delta]:
-        """Stream a completion. An adapter id alone must be loaded (pinned by the caller); with the adapter too,
-        the engine loads and pins it itself for this stream (callers without a pin: benchmarks)."""
+    def generate(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None = None
+                 ) -> AsyncIterator[Delta]:
+        """Stream a completion, on the base model or on a loaded adapter (the caller pins it first; the engine
+        holds it in use for the stream and fails with EngineError if it is not loaded)."""
         ...
     async def health(self) -> dict: ...
 
@@ -61,56 +62,131 @@ class EngineError(RuntimeError):
     """The engine failed (not the request): /ready turns 503 and the request gets a 503."""
 
 
-class AdapterSlots:
-    """Which adapters an engine holds, in LRU order, and how many requests use each right now.
+class AdapterStore(Protocol):
+    """An engine's own half of adapter bookkeeping: load or unload one adapter, nothing else. The registry decides
+    when, never calls either twice at once for one id, never unloads what it did not load, and never loads what is
+    still loaded."""
 
-    Engines ask `victims()` for what to unload once over capacity: least recently used first, and never an
-    adapter with a request in flight.
+    async def load_adapter(self, adapter_id: str, adapter: Adapter) -> None: ...
+    async def unload_adapter(self, adapter_id: str) -> None: ...
+
+
+class AdapterRegistry:
+    """Which adapters an engine holds, in LRU order, and how many requests use each right now; the one place that
+    decides loads and unloads (the engine supplies `store`).
+
+    Evict before insert: a new adapter first unloads the least recently used idle ones, as many as it takes to fit,
+    so it is never its own victim and a pinned adapter is never a victim. When every loaded adapter is pinned the
+    registry goes over capacity rather than fail the request (the service pins only inside its generation slots, so
+    the excess is bounded by those); the next load trims back. Loads in flight count toward capacity; unloads in
+    flight do not (they are on their way out).
+
+    An id is in at most one state: loaded (`_users`) or in transition (`_busy`, a load or an unload in flight, with
+    an event set when it ends). Whoever wants an id in transition waits for the event and looks again, so one id is
+    never loaded twice nor reloaded while its unload is still running. Every state change happens with no await
+    between the check and the change.
     """
 
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._order: OrderedDict[str, int] = OrderedDict()  # adapter id -> requests in flight
+    def __init__(self, capacity: int, store: AdapterStore) -> None:
+        self.capacity, self.store = capacity, store
+        self._users: OrderedDict[str, int] = OrderedDict()  # loaded id -> requests using it; oldest first
+        self._busy: dict[str, asyncio.Event] = {}  # id -> set when its load or unload in flight ends
+        self._loads = 0  # loads in flight
 
     def __contains__(self, adapter_id: str) -> bool:
-        return adapter_id in self._order
+        return adapter_id in self._users
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._users)
 
-    def ids(self) -> list[str]:
-        return list(self._order)
-
-    def add(self, adapter_id: str) -> None:
-        self._order.setdefault(adapter_id, 0)
-        self._order.move_to_end(adapter_id)
-
-    def acquire(self, adapter_id: str) -> None:
-        self._order[adapter_id] = self._order.get(adapter_id, 0) + 1
-        self._order.move_to_end(adapter_id)
-
-    def release(self, adapter_id: str) -> None:
-        if adapter_id in self._order:
-            self._order[adapter_id] = max(0, self._order[adapter_id] - 1)
+    def loaded(self) -> list[str]:
+        """Loaded adapter ids, least recently used first."""
+        return list(self._users)
 
     def in_use(self, adapter_id: str) -> bool:
-        return self._order.get(adapter_id, 0) > 0
+        return self._users.get(adapter_id, 0) > 0
 
-    def victims(self, extra: int = 0) -> list[str]:
-        """Idle adapters to unload, oldest first, so that `extra` more fit within capacity."""
-        excess = len(self._order) + extra - self.capacity
-        return [a for a, users in self._order.items() if users == 0][: max(0, excess)]
-
-    def remove(self, adapter_id: str) -> None:
-        self._order.pop(adapter_id, None)
+    async def ensure_loaded(self, adapter_id: str, adapter: Adapter) -> None:
+        """Load the adapter if needed (else mark it most recently used)."""
+        await self._acquire(adapter_id, adapter, users=0)
 
     @contextlib.asynccontextmanager
-    async def pinned(self, adapter_id: str, load: Callable[[], Awaitable[None]]):
-        """`load()` (an engine's ensure_loaded), then hold the adapter until the block ends. Nothing awaits between
-        the load's return and the acquire, so no unload can take the adapter in between."""
-        await load()
-        self.acquire(adapter_id)
+    async def pin(self, adapter_id: str, adapter: Adapter) -> AsyncIterator[None]:
+        """Load the adapter if needed and keep it loaded until the block ends. The load and the pin happen with no
+        await between them, so no unload can fall in the gap."""
+        await self._acquire(adapter_id, adapter, users=1)
         try:
             yield
         finally:
-            self.release(adapter_id)
+            self._release(adapter_id)
+
+    @contextlib.contextmanager
+    def hold(self, adapter_id: str) -> Iterator[None]:
+        """Use an adapter that is already loaded (a caller pinned it) until the block ends: a stream's own guard."""
+        if adapter_id not in self._users:
+            raise EngineError(f"adapter {adapter_id} is not loaded")
+        self._take(adapter_id, 1)
+        try:
+            yield
+        finally:
+            self._release(adapter_id)
+
+    async def unload(self, adapter_id: str) -> bool:
+        """Unload an idle adapter; False when it is not loaded or a request uses it."""
+        while (pending := self._busy.get(adapter_id)) is not None:  # a load or unload in flight: let it end first
+            await pending.wait()
+        if self._users.get(adapter_id, 1) > 0:
+            return False
+        del self._users[adapter_id]  # claimed before awaiting: from here no request can pin it
+        self._busy[adapter_id] = done = asyncio.Event()
+        try:
+            await self.store.unload_adapter(adapter_id)
+        finally:
+            del self._busy[adapter_id]
+            done.set()
+        return True
+
+    # ---- internals ------------------------------------------------------------------------------------------
+    def _take(self, adapter_id: str, users: int) -> None:
+        self._users[adapter_id] += users
+        self._users.move_to_end(adapter_id)
+
+    def _release(self, adapter_id: str) -> None:
+        if adapter_id in self._users:
+            self._users[adapter_id] = max(0, self._users[adapter_id] - 1)
+
+    async def _acquire(self, adapter_id: str, adapter: Adapter, users: int) -> None:
+        while adapter_id not in self._users:
+            pending = self._busy.get(adapter_id)
+            if pending is None:
+                await self._add(adapter_id, adapter, users)
+                return
+            await pending.wait()  # another request is loading it (or it is being unloaded): look again after
+        self._take(adapter_id, users)
+
+    async def _add(self, adapter_id: str, adapter: Adapter, users: int) -> None:
+        """Make room, then load, then insert with `users` already counted (the pin: nothing awaits in between)."""
+        excess = len(self._users) + self._loads + 1 - self.capacity
+        victims = [a for a, n in self._users.items() if n == 0][:max(0, excess)]
+        events = {a: asyncio.Event() for a in (*victims, adapter_id)}
+        for victim in victims:  # claimed at once, so concurrent loads pick other victims
+            del self._users[victim]
+        self._busy.update(events)
+        self._loads += 1
+        unloaded = 0
+        try:
+            for victim in victims:
+                await self.store.unload_adapter(victim)
+                unloaded += 1
+            await self.store.load_adapter(adapter_id, adapter)
+            self._users[adapter_id] = users
+        except BaseException:
+            for victim in reversed(victims[unloaded + 1:]):  # never asked to unload: still held, the oldest again
+                self._users[victim] = 0
+                self._users.move_to_end(victim, last=False)
+            raise
+        finally:
+            self._loads -= 1
+            for a, event in events.items():
+                del self._busy[a]
+                event.set()

@@ -8,6 +8,7 @@ vLLM engine is the fast path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from typing import AsyncIterator
@@ -16,7 +17,7 @@ import torch
 
 from hypernet import Adapter, inject
 
-from .base import AdapterSlots, Delta, EngineError, SamplingSpec
+from .base import AdapterRegistry, Delta, EngineError, SamplingSpec
 
 
 @dataclass(eq=False)
@@ -36,8 +37,8 @@ class HFEngine:
                  device: str = "cpu") -> None:
         self.model_path, self.device = model_path, device
         self.max_batch, self.window_s = max_batch, window_ms / 1000
-        self.slots = AdapterSlots(max_cpu_loras)
-        self.adapters: dict[str, Adapter] = {}
+        self.adapters: dict[str, Adapter] = {}  # what the decode loop reads; the registry decides what is in it
+        self.registry = AdapterRegistry(max_cpu_loras, self)
         self.model = None
         self.failed: str | None = None
         self._queue: asyncio.Queue[_Request] | None = None
@@ -61,53 +62,47 @@ class HFEngine:
         if self._worker is not None:
             self._worker.cancel()
 
+    # ---- adapters: the registry decides; these two are all it asks of this engine ---------------------------
+    async def load_adapter(self, adapter_id: str, adapter: Adapter) -> None:
+        self.adapters[adapter_id] = adapter
+
+    async def unload_adapter(self, adapter_id: str) -> None:
+        self.adapters.pop(adapter_id, None)
+
     async def ensure_loaded(self, adapter_id: str, adapter: Adapter) -> None:
-        if adapter_id not in self.adapters:
-            self.adapters[adapter_id] = adapter
-        self.slots.add(adapter_id)
-        for victim in self.slots.victims():
-            await self.unload(victim)
+        await self.registry.ensure_loaded(adapter_id, adapter)
 
     def pin(self, adapter_id: str, adapter: Adapter):
-        return self.slots.pinned(adapter_id, lambda: self.ensure_loaded(adapter_id, adapter))
+        return self.registry.pin(adapter_id, adapter)
 
     async def unload(self, adapter_id: str) -> bool:
-        if adapter_id not in self.adapters or self.slots.in_use(adapter_id):
-            return False
-        self.slots.remove(adapter_id)
-        return self.adapters.pop(adapter_id, None) is not None
+        return await self.registry.unload(adapter_id)
 
     def loaded(self) -> list[str]:
-        return self.slots.ids()
+        return self.registry.loaded()
 
     async def health(self) -> dict:
         return {"engine": self.name, "ok": self.model is not None and self.failed is None, "error": self.failed,
-                "queue": self._queue.qsize() if self._queue else 0, "adapters_loaded": len(self.adapters)}
+                "queue": self._queue.qsize() if self._queue else 0, "adapters_loaded": len(self.registry)}
 
-    async def generate(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None = None,
-                       adapter: Adapter | None = None) -> AsyncIterator[Delta]:
+    async def generate(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None = None
+                       ) -> AsyncIterator[Delta]:
         if self._queue is None:
             raise EngineError("engine not started")
-        if adapter_id is not None and adapter is not None:
-            await self.ensure_loaded(adapter_id, adapter)
-        if adapter_id is not None and adapter_id not in self.adapters:
-            raise EngineError(f"adapter {adapter_id} is not loaded")
         request = _Request(list(prompt_ids), spec, adapter_id, asyncio.Queue(), asyncio.get_running_loop())
-        if adapter_id is not None:
-            self.slots.acquire(adapter_id)  # pinned until the stream ends
-        try:
-            await self._queue.put(request)
-            while True:
-                item = await request.queue.get()
-                if isinstance(item, BaseException):
-                    raise EngineError(f"generation failed: {item}") from item
-                yield item
-                if item.finish_reason is not None:
-                    return
-        finally:
-            request.cancelled.set()
-            if adapter_id is not None:
-                self.slots.release(adapter_id)
+        # Held in use until the stream ends: the decode thread reads the adapter for the whole batch.
+        with self.registry.hold(adapter_id) if adapter_id is not None else contextlib.nullcontext():
+            try:
+                await self._queue.put(request)
+                while True:
+                    item = await request.queue.get()
+                    if isinstance(item, BaseException):
+                        raise EngineError(f"generation failed: {item}") from item
+                    yield item
+                    if item.finish_reason is not None:
+                        return
+            finally:
+                request.cancelled.set()
 
     async def _serve(self) -> None:
         assert self._queue is not None
@@ -142,9 +137,8 @@ class HFEngine:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         past = None
         step_ids, step_pos = ids, positions
-        from contextlib import nullcontext
-
-        with torch.inference_mode(), (inject(model, lora, index=index) if lora is not None else nullcontext()):
+        with torch.inference_mode(), (inject(model, lora, index=index) if lora is not None
+                                      else contextlib.nullcontext()):
             for _ in range(max(r.spec.max_tokens for r in batch)):
                 out = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=past,
                             use_cache=True)

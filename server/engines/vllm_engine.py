@@ -2,13 +2,14 @@
 
 vLLM takes adapters by path, so each generated adapter is written once as a PEFT folder under a tmpfs directory
 and registered with `add_lora`. LoRA int ids are derived from the adapter id (stable across restarts and
-replicas). `AdapterSlots` keeps at most max_cpu_loras registered, unloading the least recently used idle one
-first and never one with a request in flight.
+replicas). The shared `AdapterRegistry` keeps at most max_cpu_loras registered, unloading the least recently used
+idle one before registering a new one (vLLM must never evict on its own) and never one with a request in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -16,7 +17,7 @@ from typing import AsyncIterator
 
 from hypernet import Adapter
 
-from .base import AdapterSlots, Delta, EngineError, SamplingSpec
+from .base import AdapterRegistry, Delta, EngineError, SamplingSpec
 
 
 # vLLM fuses these HF projections into one layer; LoRA only needs wrapping on the fused layers we target.
@@ -36,9 +37,8 @@ class VLLMEngine:
         self.model_path, self.settings, self.max_lora_rank = model_path, settings, max_lora_rank
         self.target_modules = target_modules
         self.dir = settings.resolved_adapters_dir() / uuid.uuid4().hex[:8]  # one folder per engine instance
-        self.slots = AdapterSlots(settings.max_cpu_loras)
-        self.requests: dict[str, object] = {}  # adapter id -> LoRARequest
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.requests: dict[str, object] = {}  # adapter id -> LoRARequest; the registry decides what is in it
+        self.registry = AdapterRegistry(settings.max_cpu_loras, self)
         self.engine = None
         self.in_flight = 0
 
@@ -73,57 +73,39 @@ class VLLMEngine:
             candidate += 1
         return candidate
 
-    def _lock(self, adapter_id: str) -> asyncio.Lock:
-        # Loading and unloading one adapter both await vLLM; a lock per adapter keeps concurrent requests from
-        # loading it twice, unloading it twice, or deleting the folder of a copy that is being loaded again.
-        lock = self._locks.get(adapter_id)
-        if lock is None:
-            lock = self._locks[adapter_id] = asyncio.Lock()
-        return lock
-
-    async def ensure_loaded(self, adapter_id: str, adapter: Adapter) -> None:
+    # ---- adapters: the registry decides (one load or unload per id at a time); these two do the vLLM part ----
+    async def load_adapter(self, adapter_id: str, adapter: Adapter) -> None:
         from vllm.lora.request import LoRARequest
 
-        if adapter_id in self.requests:
-            self.slots.add(adapter_id)  # touch
-            return
-        async with self._lock(adapter_id):
-            if adapter_id in self.requests:  # another request loaded it while we waited
-                self.slots.add(adapter_id)
-                return
-            for victim in self.slots.victims(extra=1):  # make room first: vLLM must never evict on its own
-                await self.unload(victim)
-            path = await asyncio.to_thread(adapter.to_peft, self.dir / adapter_id)
-            request = LoRARequest(adapter_id, self._int_id(adapter_id), str(path))
-            try:
-                await self.engine.add_lora(request)
-            except Exception as exc:
-                shutil.rmtree(path, ignore_errors=True)
-                raise EngineError(f"vLLM refused adapter {adapter_id}: {exc!r}") from exc
-            self.requests[adapter_id] = request
-            self.slots.add(adapter_id)
+        path = await asyncio.to_thread(adapter.to_peft, self.dir / adapter_id)
+        request = LoRARequest(adapter_id, self._int_id(adapter_id), str(path))
+        try:
+            await self.engine.add_lora(request)
+        except Exception as exc:
+            shutil.rmtree(path, ignore_errors=True)
+            raise EngineError(f"vLLM refused adapter {adapter_id}: {exc!r}") from exc
+        self.requests[adapter_id] = request
+
+    async def unload_adapter(self, adapter_id: str) -> None:
+        request = self.requests.pop(adapter_id)
+        try:
+            await self.engine.remove_lora(request.lora_int_id)
+        except Exception as exc:  # a dead engine core: report it as an engine failure (503), not a crash
+            raise EngineError(f"vLLM could not unload {adapter_id}: {exc!r}") from exc
+        finally:
+            shutil.rmtree(self.dir / adapter_id, ignore_errors=True)
+
+    async def ensure_loaded(self, adapter_id: str, adapter: Adapter) -> None:
+        await self.registry.ensure_loaded(adapter_id, adapter)
 
     def pin(self, adapter_id: str, adapter: Adapter):
-        return self.slots.pinned(adapter_id, lambda: self.ensure_loaded(adapter_id, adapter))
+        return self.registry.pin(adapter_id, adapter)
 
     async def unload(self, adapter_id: str) -> bool:
-        async with self._lock(adapter_id):
-            request = self.requests.get(adapter_id)
-            if request is None or self.slots.in_use(adapter_id):
-                return False
-            # Claim before awaiting: from here no request can pin it; one that wants it waits for our lock.
-            del self.requests[adapter_id]
-            self.slots.remove(adapter_id)
-            try:
-                await self.engine.remove_lora(request.lora_int_id)
-            except Exception as exc:  # a dead engine core: report it as an engine failure (503), not a crash
-                raise EngineError(f"vLLM could not unload {adapter_id}: {exc!r}") from exc
-            finally:
-                shutil.rmtree(self.dir / adapter_id, ignore_errors=True)
-            return True
+        return await self.registry.unload(adapter_id)
 
     def loaded(self) -> list[str]:
-        return self.slots.ids()
+        return self.registry.loaded()
 
     async def health(self) -> dict:
         ok, error = self.engine is not None, None
@@ -133,45 +115,37 @@ class VLLMEngine:
             except Exception as exc:  # the engine core died: /ready must say so instead of hanging
                 ok, error = False, repr(exc)
         return {"engine": self.name, "ok": ok, "error": error, "queue": self.in_flight,
-                "adapters_loaded": len(self.requests)}
+                "adapters_loaded": len(self.registry)}
 
-    async def generate(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None = None,
-                       adapter: Adapter | None = None) -> AsyncIterator[Delta]:
+    async def generate(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None = None
+                       ) -> AsyncIterator[Delta]:
         from vllm import SamplingParams, TokensPrompt
         from vllm.sampling_params import RequestOutputKind
 
         if self.engine is None:
             raise EngineError("engine not started")
-        lora = None
-        if adapter_id is not None:
-            if adapter is not None:
-                await self.ensure_loaded(adapter_id, adapter)
-            lora = self.requests.get(adapter_id)
-            if lora is None:
-                raise EngineError(f"adapter {adapter_id} is not loaded")
-            # Pinned from here: vLLM reloads a request's adapter from its folder at every step, and a request whose
-            # folder is gone kills the engine core, so neither the registration nor the folder may go while in use.
-            self.slots.acquire(adapter_id)
         params = SamplingParams(max_tokens=spec.max_tokens, temperature=spec.temperature, top_p=spec.top_p,
                                 stop=list(spec.stop) or None, seed=spec.seed, ignore_eos=spec.ignore_eos,
                                 output_kind=RequestOutputKind.DELTA)
         completion_tokens = 0
-        self.in_flight += 1
-        try:
-            async for out in self.engine.generate(TokensPrompt(prompt_token_ids=list(prompt_ids)), params,
-                                                  uuid.uuid4().hex, lora_request=lora):
-                piece = out.outputs[0]
-                completion_tokens += len(piece.token_ids)
-                if out.finished:
-                    yield Delta(piece.text, piece.finish_reason or "stop", len(prompt_ids), completion_tokens)
-                    return
-                if piece.text:
-                    yield Delta(piece.text)
-        except EngineError:
-            raise
-        except Exception as exc:  # cancellation (client gone) propagates; engine faults become EngineError
-            raise EngineError(f"vLLM generation failed: {exc}") from exc
-        finally:
-            self.in_flight -= 1
-            if adapter_id is not None:
-                self.slots.release(adapter_id)
+        # Held in use until the stream ends: vLLM reloads a request's adapter from its folder at every step, and a
+        # request whose folder is gone kills the engine core, so neither the registration nor the folder may go.
+        with self.registry.hold(adapter_id) if adapter_id is not None else contextlib.nullcontext():
+            lora = self.requests[adapter_id] if adapter_id is not None else None
+            self.in_flight += 1
+            try:
+                async for out in self.engine.generate(TokensPrompt(prompt_token_ids=list(prompt_ids)), params,
+                                                      uuid.uuid4().hex, lora_request=lora):
+                    piece = out.outputs[0]
+                    completion_tokens += len(piece.token_ids)
+                    if out.finished:
+                        yield Delta(piece.text, piece.finish_reason or "stop", len(prompt_ids), completion_tokens)
+                        return
+                    if piece.text:
+                        yield Delta(piece.text)
+            except EngineError:
+                raise
+            except Exception as exc:  # cancellation (client gone) propagates; engine faults become EngineError
+                raise EngineError(f"vLLM generation failed: {exc}") from exc
+            finally:
+                self.in_flight -= 1

@@ -13,9 +13,10 @@ from .parts import descriptions
 from .timing import percentile, spread
 
 
-async def _complete(engine, prompt_ids: list[int], spec: SamplingSpec, adapter_id=None, adapter=None) -> int:
+async def _complete(engine, prompt_ids: list[int], spec: SamplingSpec, adapter_id=None) -> int:
+    """One completion on the base model or on a loaded adapter (callers load it first, as the service does)."""
     tokens = 0
-    async for delta in engine.generate(prompt_ids, spec, adapter_id, adapter):
+    async for delta in engine.generate(prompt_ids, spec, adapter_id):
         if delta.finish_reason is not None:
             tokens = delta.completion_tokens
     return tokens

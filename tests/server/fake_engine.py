@@ -2,20 +2,22 @@
 
 Its completion is a pure function of (adapter id, prompt ids, sampling), so a test can compute what a request
 must answer (`FakeEngine.expected`) and thereby check that the service passed the right prompt, adapter and
-per-choice seed. It keeps the real engines' adapter bookkeeping (AdapterSlots: LRU capacity, pins) and records what
-it was asked (`loads`, `calls`), and it can be slowed down or broken to drive the service's failure paths.
+per-choice seed. Its adapter bookkeeping is the real engines' (AdapterRegistry: LRU capacity, pins; the fake only
+keeps what it is told to load), it records what it was asked (`loads`, `calls`), and it can be slowed down or broken
+to drive the service's failure paths.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import AsyncIterator
 
 from hypernet import Adapter
-from server.engines.base import AdapterSlots, Delta, EngineError, SamplingSpec
+from server.engines.base import AdapterRegistry, Delta, EngineError, SamplingSpec
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,8 @@ class FakeEngine:
     name = "fake"
 
     def __init__(self, capacity: int = 64, delay_s: float = 0.0) -> None:
-        self.slots = AdapterSlots(capacity)
         self.adapters: dict[str, Adapter] = {}
+        self.registry = AdapterRegistry(capacity, self)
         self.loads: Counter[str] = Counter()  # adapter id -> times it was really loaded (not just touched)
         self.calls: list[Call] = []
         self.delay_s = delay_s  # before the first token of every completion
@@ -67,43 +69,39 @@ class FakeEngine:
     async def close(self) -> None:
         self.started = False
 
+    async def load_adapter(self, adapter_id: str, adapter: Adapter) -> None:  # the registry's half
+        self.adapters[adapter_id] = adapter
+        self.loads[adapter_id] += 1
+
+    async def unload_adapter(self, adapter_id: str) -> None:
+        del self.adapters[adapter_id]
+
     async def ensure_loaded(self, adapter_id: str, adapter: Adapter) -> None:
         if self.failure:
             raise EngineError(self.failure)
-        if adapter_id not in self.adapters:
-            for victim in self.slots.victims(extra=1):
-                await self.unload(victim)
-            self.adapters[adapter_id] = adapter
-            self.loads[adapter_id] += 1
-        self.slots.add(adapter_id)
+        await self.registry.ensure_loaded(adapter_id, adapter)
 
-    def pin(self, adapter_id: str, adapter: Adapter):
-        return self.slots.pinned(adapter_id, lambda: self.ensure_loaded(adapter_id, adapter))
+    @contextlib.asynccontextmanager
+    async def pin(self, adapter_id: str, adapter: Adapter):
+        if self.failure:
+            raise EngineError(self.failure)
+        async with self.registry.pin(adapter_id, adapter):
+            yield
 
     async def unload(self, adapter_id: str) -> bool:
-        if adapter_id not in self.adapters or self.slots.in_use(adapter_id):
-            return False
-        self.slots.remove(adapter_id)
-        del self.adapters[adapter_id]
-        return True
+        return await self.registry.unload(adapter_id)
 
     def loaded(self) -> list[str]:
-        return self.slots.ids()
+        return self.registry.loaded()
 
     async def health(self) -> dict:
         return {"engine": self.name, "ok": self.started and self.failure is None, "error": self.failure,
-                "queue": 0, "adapters_loaded": len(self.adapters)}
+                "queue": 0, "adapters_loaded": len(self.registry)}
 
-    async def generate(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None = None,
-                       adapter: Adapter | None = None) -> AsyncIterator[Delta]:
-        if adapter_id is not None and adapter is not None:
-            await self.ensure_loaded(adapter_id, adapter)
-        if adapter_id is not None and adapter_id not in self.adapters:
-            raise EngineError(f"adapter {adapter_id} is not loaded")
-        self.calls.append(Call(tuple(prompt_ids), spec, adapter_id))
-        if adapter_id is not None:
-            self.slots.acquire(adapter_id)
-        try:
+    async def generate(self, prompt_ids: list[int], spec: SamplingSpec, adapter_id: str | None = None
+                       ) -> AsyncIterator[Delta]:
+        with self.registry.hold(adapter_id) if adapter_id is not None else contextlib.nullcontext():
+            self.calls.append(Call(tuple(prompt_ids), spec, adapter_id))
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
             if self.failure:
@@ -115,6 +113,3 @@ class FakeEngine:
                 yield Delta(word, finish, len(prompt_ids), len(words)) if last else Delta(word)
             if not words:
                 yield Delta("", finish, len(prompt_ids), 0)
-        finally:
-            if adapter_id is not None:
-                self.slots.release(adapter_id)

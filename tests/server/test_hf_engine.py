@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hypernet import generate_adapters, load_checkpoint
-from server.engines.base import AdapterSlots, SamplingSpec
+from server.engines.base import SamplingSpec
 from server.engines.hf_engine import HFEngine
 from tests.helpers import HashingEncoder
 
@@ -114,17 +114,3 @@ def test_extreme_sampling_values_still_sample_and_a_failed_batch_does_not_leave_
     assert not failed["ok"] and "one bad batch" in failed["error"]
     assert recovered["ok"] and recovered["error"] is None
 
-
-def test_slots_never_evict_an_adapter_in_use():
-    slots = AdapterSlots(capacity=2)
-    for a in ("a", "b"):
-        slots.add(a)
-    slots.acquire("a")
-    slots.add("c")
-    assert slots.victims() == ["b"]  # a is older but busy
-    slots.acquire("b")
-    assert slots.victims() == ["c"]  # the only idle one, even though it is the newest
-    slots.acquire("c")
-    assert slots.victims() == []  # over capacity, but everything is busy: nothing is unloaded
-    slots.release("a")
-    assert slots.victims() == ["a"]

@@ -42,7 +42,7 @@ def test_a_chat_request_with_a_task_crosses_each_layer_once(fast, monkeypatch):
 
     rt = runtime(fast)
     svc, adapters, engine = rt.completions, rt.adapters, rt.engine
-    counts = {"complete": 0, "key_for": 0, "normalize": 0, "get_or_create": 0, "ensure_loaded": 0}
+    counts = {"complete": 0, "key_for": 0, "normalize": 0, "get_or_create": 0, "pin": 0}
 
     def counting(name, fn, is_async=False):
         if is_async:
@@ -61,14 +61,14 @@ def test_a_chat_request_with_a_task_crosses_each_layer_once(fast, monkeypatch):
     monkeypatch.setattr(svc, "complete", counting("complete", svc.complete, True))
     monkeypatch.setattr(adapters, "key_for", counting("key_for", adapters.key_for))
     monkeypatch.setattr(adapters, "get_or_create", counting("get_or_create", adapters.get_or_create, True))
-    monkeypatch.setattr(engine, "ensure_loaded", counting("ensure_loaded", engine.ensure_loaded, True))
+    monkeypatch.setattr(engine, "pin", counting("pin", engine.pin))
     calls, batches = len(engine.calls), adapters.batches_run
 
     task = fresh()
     r = chat(fast, task=task, max_tokens=6, messages=[{"role": "user", "content": "hot"}])
     assert r.status_code == 200, r.text
     adapter_id = r.json()["model"]
-    assert counts == {"complete": 1, "key_for": 1, "normalize": 1, "get_or_create": 1, "ensure_loaded": 1}
+    assert counts == {"complete": 1, "key_for": 1, "normalize": 1, "get_or_create": 1, "pin": 1}
     assert adapters.batches_run == batches + 1 and engine.loads[adapter_id] == 1
     call, = engine.calls[calls:]
     assert call.adapter_id == adapter_id and adapter_id in engine.loaded()
@@ -365,7 +365,7 @@ def test_a_failing_choice_stops_its_siblings_inside_the_request(fast_parts, redi
             super().__init__()
             self.finished = 0
 
-        async def generate(self, prompt_ids, spec, adapter_id=None, adapter=None):
+        async def generate(self, prompt_ids, spec, adapter_id=None):
             import asyncio
 
             from server.engines.base import EngineError
@@ -374,7 +374,7 @@ def test_a_failing_choice_stops_its_siblings_inside_the_request(fast_parts, redi
                 raise EngineError("choice 1 failed")
             if spec.seed is not None:  # not the warm-up's unseeded requests
                 await asyncio.sleep(0.5)
-            async for delta in super().generate(prompt_ids, spec, adapter_id, adapter):
+            async for delta in super().generate(prompt_ids, spec, adapter_id):
                 yield delta
             self.finished += 1
 

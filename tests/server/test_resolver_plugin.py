@@ -120,8 +120,8 @@ def test_plain_vllm_serve_resolves_a_t2l_adapter(smol_adapter, tmp_path):
         engine = HFEngine(model)
         await engine.start()
         ids = engine.tokenizer(prompt)["input_ids"]
-        text = "".join([d.text async for d in engine.generate(ids, SamplingSpec(12), smol_adapter.id,
-                                                              smol_adapter.adapter)])
+        async with engine.pin(smol_adapter.id, smol_adapter.adapter):
+            text = "".join([d.text async for d in engine.generate(ids, SamplingSpec(12), smol_adapter.id)])
         await engine.close()
         return text
 

@@ -100,7 +100,7 @@ def test_lru_unload_never_touches_an_adapter_in_use(vllm_live):
             busy = asyncio.create_task(client.post("/v1/generate", json={
                 "task": "Busy adapter task.", "prompt": "Tell me a long story.", "max_tokens": 128}))
             await asyncio.sleep(1.0)  # the long request is decoding on its adapter
-            busy_id = [a for a in engine.loaded() if engine.slots.in_use(a)]
+            busy_id = [a for a in engine.loaded() if engine.registry.in_use(a)]
             for i in range(3):  # capacity is 2: each new adapter forces an unload
                 r = await client.post("/v1/adapters", json={"task": f"Eviction pressure task {i}."})
                 assert r.status_code == 200
