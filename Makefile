@@ -63,9 +63,10 @@ data: setup
 	$(BIN)/t2l data prepare
 
 # The embedded default: localhost only, so auth is explicitly off here (T2L_AUTH=on + keys for anything else).
+# The service, a local Redis (cache + refine jobs) and one refine worker (rq), stopped with the service.
 serve: setup-cpu
 	$(BIN)/t2l assets prepare
-	T2L_AUTH=$${T2L_AUTH:-off} $(BIN)/t2l serve
+	BIN=$(BIN) bash scripts/serve_local.sh
 
 # CI runs everything that can run on CPU, the vLLM engine included.
 test: setup-cpu

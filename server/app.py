@@ -24,7 +24,8 @@ from .engines.base import Engine
 from .errors import error_body, install_error_handlers
 from .logfilter import install_access_log_redaction
 from .metrics import Metrics
-from .routes import adapters, admin, docs, generate, health, openai, playground
+from .refine import RefineQueue, RefineService
+from .routes import adapters, admin, docs, generate, health, jobs, openai, playground
 from .service import AdapterService
 from .settings import Settings
 
@@ -44,6 +45,7 @@ class Runtime:
     model_name: str
     checkpoint_name: str
     started_at: float
+    refine: RefineService
     ready: bool = False
 
 
@@ -85,8 +87,9 @@ def make_engine(settings: Settings, model_path: str, rank: int, target_modules: 
 
 def assemble_runtime(settings: Settings, metrics: Metrics, checkpoint: Any, checkpoint_name: str, encoder: Any,
                      tokenizer: Any, model_name: str, engine: Engine) -> Runtime:
-    """The service around its parts (a started engine): caches, adapter service, admission, completion service.
-    Tests assemble the same runtime around small parts (a tiny checkpoint, a fake engine)."""
+    """The service around its parts (a started engine): caches, adapter service, admission, completion service,
+    refine jobs (with Redis). Tests assemble the same runtime around small parts (a tiny checkpoint, a fake
+    engine)."""
     redis = RedisCache(settings.redis_url, settings.cache_ttl_s, settings.cache_max_blob_bytes) \
         if settings.redis_url else None
     cache = TieredCache(MemoryCache(settings.cache_max_bytes), redis,
@@ -98,7 +101,11 @@ def assemble_runtime(settings: Settings, metrics: Metrics, checkpoint: Any, chec
     admission = Admission(settings.max_concurrent_generations, settings.max_waiting, settings.queue_timeout_s)
     completions = CompletionService(service, engine, tokenizer, model_name, limits, admission, metrics,
                                     settings.description_in_prompt)
-    return Runtime(settings, metrics, cache, service, completions, engine, model_name, checkpoint_name, time.time())
+    queue = RefineQueue(settings.redis_url, settings.refine_queue, settings.refine_job_timeout_s) \
+        if settings.redis_url else None
+    refine = RefineService(service, queue, settings.refine_threads)
+    return Runtime(settings, metrics, cache, service, completions, engine, model_name, checkpoint_name, time.time(),
+                   refine)
 
 
 async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
@@ -162,6 +169,7 @@ def create_app(settings: Settings | None = None, build: RuntimeBuilder = build_r
                 rt.ready = False
                 await rt.engine.close()
                 await rt.adapters.close()
+                await rt.refine.close()
                 await rt.cache.close()
 
     app = FastAPI(title="t2l", version="0.1.0", lifespan=lifespan,
@@ -186,7 +194,7 @@ def create_app(settings: Settings | None = None, build: RuntimeBuilder = build_r
         metrics.request_latency.labels(route).observe(time.perf_counter() - started)
         return response
 
-    for module in (adapters, admin, generate, openai, health, playground):
+    for module in (jobs, adapters, admin, generate, openai, health, playground):
         app.include_router(module.router)
     docs.install(app, settings)  # /openapi.json: FastAPI's schema made true for these settings and the model
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)

@@ -285,6 +285,12 @@ class CompletionService:
         record.timings["load_ms"] = (time.perf_counter() - started) * 1000
         return record
 
+    async def adapter_for(self, task: str | None, adapter_id: str | None) -> AdapterRecord:
+        """The adapter a task or an id names (a refine's start): got or generated for a task, 404 for an unknown id."""
+        if task is not None:
+            return await self.adapters.get_or_create(self._describe(task))
+        return await self.find_adapter(adapter_id or "")
+
     async def find_adapter(self, adapter_id: str) -> AdapterRecord:
         record = await self.adapters.by_id(adapter_id)
         if record is None:

@@ -83,9 +83,12 @@ def guarded(*statuses: int) -> dict[int | str, dict]:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route takes at this path (a resource's GET and DELETE are separate routes)."""
-    return sorted({m for route in request.app.router.routes if getattr(route, "methods", None)
-                   and route.matches(request.scope)[0] is not Match.NONE for m in route.methods})
+    """Every method some route takes at this path (a resource's GET and DELETE are separate routes). A path that a
+    route names literally (POST /v1/adapters/refine) is that resource alone, not also an id of /v1/adapters/{id}."""
+    routes = [r for r in request.app.router.routes if getattr(r, "methods", None)
+              and r.matches(request.scope)[0] is not Match.NONE]
+    literal = [r for r in routes if "{" not in r.path]
+    return sorted({m for route in literal or routes for m in route.methods})
 
 
 def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 # Python's whitespace (str.isspace, what `\s` matches and hypernet.normalize_description strips), spelled out so
 # every regex dialect reads the pattern the same (ECMA's `\s` also takes U+FEFF, which a description may hold).
@@ -314,3 +314,73 @@ class Readiness(BaseModel):
 SSE_EVENT = {"type": "object", "required": ["data"], "properties": {
     "data": {"type": "string", "description": "a JSON object, or [DONE] (the last event)"},
     "event": {"type": "string", "const": "message"}}}
+
+
+# ---- /v1/adapters/refine and /v1/jobs ---------------------------------------------------------------------------
+class RefineExample(BaseModel):
+    """One example: the request (`input`, one user turn, or `messages`, a chat) and the answer wanted."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"oneOf": [  # a null counts as absent
+        {"required": ["input"], "properties": {"input": {"type": "string"}}},
+        {"required": ["messages"], "properties": {"messages": {"type": "array"}}}]})
+    input: str | None = Field(None, min_length=1, description="the user turn (as in a chat request's one message)")
+    messages: list[ChatMessage] | None = Field(None, min_length=1, description="a chat, as the request will send it")
+    output: str = Field(..., min_length=1, pattern=NON_BLANK, description="the answer the adapter should give")
+
+    @model_validator(mode="after")
+    def _one_request(self) -> "RefineExample":
+        if (self.input is None) == (self.messages is None):
+            raise ValueError("give exactly one of input and messages")
+        return self
+
+
+class RefineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"oneOf": [
+        {"required": ["task"], "properties": {"task": {"type": "string"}}},
+        {"required": ["adapter_id"], "properties": {"adapter_id": {"type": "string"}}}]})
+    task: TaskDescription | None = Field(None, description="start from this description's adapter")
+    adapter_id: str | None = Field(None, pattern=ADAPTER_ID, description="or from this adapter (refined ones too)")
+    examples: list[RefineExample] = Field(..., min_length=1)
+    steps: int = Field(40, ge=1, description="optimizer steps")
+    lr: float = Field(1e-3, gt=0, le=0.1, description="AdamW learning rate on the adapter's A and B")
+    holdout_fraction: float = Field(0.2, ge=0, le=0.5, description="examples held out to score before vs after "
+                                                                    "(none below 5 examples)")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="the held-out split and the order of the examples")
+
+    @field_validator("lr", "holdout_fraction", mode="before")
+    @classmethod
+    def _number(cls, v: Any) -> Any:
+        return float(v) if type(v) is int else v  # JSON has one number type: 1 is 1.0
+
+    @field_validator("steps", "seed", mode="before")
+    @classmethod
+    def _whole(cls, v: Any) -> Any:
+        return _integral(v)
+
+    @model_validator(mode="after")
+    def _one_start(self) -> "RefineRequest":
+        if (self.task is None) == (self.adapter_id is None):
+            raise ValueError("give exactly one of task and adapter_id")
+        return self
+
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class RefineJob(BaseModel):
+    id: str = Field(..., description="refine-<16 hex>: the same request gives the same job")
+    object: Literal["refine.job"] = "refine.job"
+    status: JobStatus
+    cached: bool = Field(False, description="the refined adapter already existed: no job ran")
+    adapter_id: str | None = Field(None, description="the refined adapter (usable as `model` once succeeded)")
+    from_: str | None = Field(None, alias="from", description="the adapter it starts from")
+    step: int | None = None
+    steps: int | None = None
+    loss: float | None = Field(None, description="training loss of the last step")
+    eta_s: float | None = Field(None, description="estimated seconds left (running)")
+    examples: dict[str, int] | None = Field(None, description="{train, held_out}")
+    scores: dict[str, float | None] | None = Field(None, description="exact match (%) on the held-out examples "
+                                                   "before and after, and the first and last training loss")
+    error: str | None = None
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}

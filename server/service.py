@@ -133,7 +133,17 @@ class AdapterService:
         if meta is None:
             return None
         record = await self._from_cache(meta["key"])
+        if record is None and meta.get("refined"):
+            return None  # made from examples, not from the description alone: it cannot be regenerated here
         return record if record is not None else await self.get_or_create(meta["description"])
+
+    async def cached_record(self, key: str) -> AdapterRecord | None:
+        """The adapter cached under `key` (memory, then Redis), or None; never generates."""
+        return await self._from_cache(key)
+
+    async def publish(self, record: AdapterRecord) -> None:
+        """Store `record` in every cache tier (a refine worker reads its starting adapter from Redis)."""
+        await self.cache.put(record.key, record.adapter.to_bytes(), record.id, self._meta(record.key, record.adapter))
 
     async def delete(self, adapter_id: str) -> bool:
         meta = await self.cache.meta(adapter_id)
@@ -159,8 +169,11 @@ class AdapterService:
                              {"cache_ms": (time.perf_counter() - started) * 1000})
 
     def _meta(self, key: str, adapter: Adapter) -> dict[str, Any]:
-        return {"key": key, "description": adapter.metadata.get("description", ""), "base_model": self.base_model,
+        meta = {"key": key, "description": adapter.metadata.get("description", ""), "base_model": self.base_model,
                 "checkpoint": self.checkpoint.digest, "created": time.time()}
+        if "refined" in adapter.metadata:  # made from examples (server/refine.py): by_id must never regenerate it
+            meta["refined"] = adapter.metadata["refined"]
+        return meta
 
     # ---- generation ---------------------------------------------------------------------------------------
     async def _generate_once(self, text: str, key: str) -> AdapterRecord:

@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     queue_timeout_s: float = Field(60.0, description="Longest wait for a generation slot (503 beyond).")
     request_timeout_s: float = Field(300.0, description="Longest generation of one completion (504 beyond).")
     shutdown_grace_s: int = Field(30, description="On SIGTERM, how long in-flight requests may finish.")
+    refine_queue: str = Field("t2l-refine", description="rq queue of refine jobs on redis_url (workers: `rq worker "
+                                                        "--url REDIS_URL t2l-refine`); refine needs redis_url.")
+    refine_max_examples: int = Field(256, description="Most examples one refine request may send.")
+    refine_max_steps: int = Field(500, description="Most optimizer steps one refine request may ask for.")
+    refine_threads: int = Field(1, description="torch threads of a refine job in the worker (0: torch's default); "
+                                               "1 leaves the other cores to serving on a shared machine.")
+    refine_job_timeout_s: int = Field(1800, description="A refine job running longer is stopped (failed).")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":

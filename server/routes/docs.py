@@ -46,6 +46,12 @@ def install(app: FastAPI, settings: Settings) -> None:
 def document(doc: dict[str, Any], settings: Settings, vocab: int | None = None) -> dict[str, Any]:
     """FastAPI's document `doc`, made true for `settings` and a model with `vocab` tokens (None: not known yet)."""
     doc = copy.deepcopy(doc)
+    if not settings.redis_url:  # refine jobs need Redis: without it those operations do not exist (they say 503 why)
+        for path, ops in list(doc["paths"].items()):
+            for method in [m for m, op in ops.items() if "refine" in op.get("tags", [])]:
+                del ops[method]
+            if not ops:
+                del doc["paths"][path]
     for operation in (op for ops in doc["paths"].values() for op in ops.values()):
         responses = operation["responses"]
         responses.pop("422", None)
@@ -84,7 +90,9 @@ def limits(settings: Settings, vocab: int | None) -> dict[str, dict[str, tuple[s
     out = {"AdapterCreate": {"task": task}, "GenerateRequest": sampling,
            # a chat's max_tokens counts only without max_completion_tokens: `rules` says so
            "ChatCompletionRequest": {**sampling, "max_tokens": None, "max_completion_tokens": tokens, "n": n},
-           "CompletionRequest": {**sampling, "n": n}}
+           "CompletionRequest": {**sampling, "n": n},
+           "RefineRequest": {"task": task, "examples": ("array", {"maxItems": settings.refine_max_examples}),
+                             "steps": ("integer", {"maximum": settings.refine_max_steps})}}
     if vocab is not None:
         out["CompletionRequest"]["prompt"] = ("integer", {"maximum": vocab - 1})  # its only integers: token ids
     return out

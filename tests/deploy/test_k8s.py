@@ -167,6 +167,21 @@ def test_k8s_t2l_deployment():
     assert annotations["prometheus.io/path"] == "/metrics" and annotations["prometheus.io/port"] == "8000"
 
 
+def test_k8s_refine_worker_runs_what_make_serve_runs():
+    """The worker Deployment: the service's image and ConfigMap (so its Redis), the worker class make serve runs,
+    assets prepared as the service's are, and reachable Redis (the topology test checks the NetworkPolicy)."""
+    by = index(kustomize(K8S / "t2l"))
+    service, worker = pod_spec(by[("Deployment", "t2l")]), pod_spec(by[("Deployment", "t2l-worker")])
+    container = worker["containers"][0]
+    assert container["image"] == service["containers"][0]["image"]
+    assert container["command"][:4] == ["rq", "worker", "-w", "server.refine_worker.RefineWorker"]
+    assert container["command"][container["command"].index("--url") + 1] == "$(T2L_REDIS_URL)"
+    assert container["command"][-1] == "t2l-refine" and "ports" not in container
+    assert {"configMapRef": {"name": "t2l-env"}} in container["envFrom"]
+    assert worker["initContainers"][0]["command"] == service["initContainers"][0]["command"]
+    assert "server.refine_worker.RefineWorker" in (ROOT / "scripts" / "serve_local.sh").read_text()
+
+
 def vllm_container() -> tuple[dict, dict]:
     by = index(kustomize(K8S / "vllm-resolver"))
     return pod_spec(by[("Deployment", "vllm")])["containers"][0], by[("ConfigMap", "vllm-env")]["data"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+import uuid
 from collections import Counter
 
 import pytest
@@ -102,20 +103,33 @@ def _report(failures: Counter, example: dict) -> str:
 
 
 @pytest.mark.slow  # over the marker's 5 s: ~10 s per configuration on 2 cores
-@pytest.mark.parametrize("auth", ["off", "on"])
-def test_schemathesis_finds_nothing_with_every_check(fast_parts, tmp_path, auth):
-    """auth off: what the issue ran (t2l serve, auth off). auth on: the bearer scheme, 401/403 and an admin key."""
+@pytest.mark.parametrize("auth", ["off", "on", "refine"])
+def test_schemathesis_finds_nothing_with_every_check(fast_parts, tmp_path, auth, redis_client):
+    """auth off: what the issue ran (t2l serve, auth off). auth on: the bearer scheme, 401/403 and an admin key.
+    refine: with Redis, the refine and job operations too (jobs queued on a queue of the test's own, no worker;
+    a job's event stream ends after the request timeout)."""
+    from rq import Queue
+
     from server.auth import new_key
     from server.routes.adapters import LINKS
+    from tests.server.conftest import REDIS_URL
 
     key, entry = new_key("admin", ("admin",))
-    overrides = {"auth": "on", "api_keys": entry, "metrics_require_admin": True} if auth == "on" else {}
+    queue = f"t2l-refine-openapi-{uuid.uuid4().hex[:8]}"
+    overrides = {"on": {"auth": "on", "api_keys": entry, "metrics_require_admin": True},
+                 "refine": {"redis_url": REDIS_URL, "refine_queue": queue, "request_timeout_s": 2.0},
+                 "off": {}}[auth]
     started = time.perf_counter()
-    failures, example, ran, answers = run_schemathesis(fast_app(fast_parts, tmp_path, **overrides), key=key)
+    try:
+        failures, example, ran, answers = run_schemathesis(fast_app(fast_parts, tmp_path, **overrides), key=key)
+    finally:
+        Queue(queue, connection=redis_client).empty()
     print(f"schemathesis: {len(ran)} scenarios in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     assert not failures, _report(failures, example)
     operations = {label.split(": ", 1)[1] for label in ran if label.startswith("fuzzing")}
-    assert len(operations) == 12, operations  # every documented operation was fuzzed
+    assert len(operations) == (16 if auth == "refine" else 12), operations  # every documented operation was fuzzed
+    if auth == "refine":
+        assert answers[("POST /v1/adapters/refine", 202)] > 0 and answers[("GET /v1/jobs/{job_id}", 200)] > 0
     # the stateful phase ran and followed at least our links (create -> get, download, delete)
     assert any(label.startswith("stateful") for label in ran), ran
     assert int(next(label for label in ran if label.startswith("transitions")).split(": ")[1]) >= len(LINKS), ran

@@ -1,0 +1,286 @@
+"""Refine jobs: an adapter fine-tuned on a user's examples, off the serving path, through rq on the service's Redis.
+
+Why rq: refining is CPU/GPU-bound work of seconds to minutes, one job at a time per worker. rq's worker runs each
+job in a forked child (a crashed or cancelled job cannot take the worker down, and `send_stop_job_command` stops a
+running job at once), keeps progress in `job.meta` on the same Redis, and needs nothing but Redis, which the
+service already runs. arq and saq are asyncio workers (a training loop would block their loop), Celery and
+Dramatiq bring a broker abstraction and more moving parts for no gain here.
+
+    service (POST /v1/adapters/refine)        Redis                            worker (`rq worker t2l-refine`)
+    start adapter -> cache (Redis) ---------> t2l:adapter:<start key>
+    RefineQueue.submit(payload) ------------> rq job "refine-<16 hex>" -----> run_refine(payload): load the base,
+    GET /v1/jobs/{id} <---------------------- job status + meta (progress)     score, refine, score, put the result
+    model=t2l-<refined id> <----------------- t2l:adapter:<refined key> <----- (RedisCache.put, like the service)
+
+The refined adapter's key covers everything it was made from: the starting adapter's key (description, checkpoint,
+base model), the examples and the settings (`refine_key`); the same request again finds it cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+QUEUE = "t2l-refine"
+FORMAT = "t2l-refine/1"  # part of every refined key: a change to how refining works must change the keys
+JOB_PREFIX = "refine-"
+JOB_ID = re.compile(r"refine-[0-9a-f]{16}")
+
+Message = dict[str, str]
+Example = tuple[tuple[Message, ...], str]  # (the request's messages, the answer the adapter should give)
+
+
+@dataclass(frozen=True)
+class RefineSettings:
+    """What a refine request may set (bounded by the server's limits before it is queued)."""
+
+    steps: int = 40
+    lr: float = 1e-3
+    holdout_fraction: float = 0.2  # examples kept out of training to score before vs after (none below 5 examples)
+    seed: int = 0
+    batch_size: int = 8
+    max_new_tokens: int = 32  # for the held-out scores
+
+
+def refine_key(start_key: str, examples: Sequence[Example], settings: RefineSettings) -> str:
+    """sha256 over the format, the starting adapter's key, the examples and the settings."""
+    body = json.dumps({"format": FORMAT, "start": start_key, "settings": asdict(settings),
+                       "examples": [[list(messages), answer] for messages, answer in examples]}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def job_id_for(key: str) -> str:
+    return JOB_PREFIX + key[:16]
+
+
+def holdout_split(examples: Sequence[Example], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train indices, held-out indices): a seeded fraction held out, none below 5 examples, never all of them."""
+    import random
+
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    held = int(len(examples) * fraction) if len(examples) >= 5 else 0
+    held = min(held, len(examples) - 1)
+    return sorted(order[held:]), sorted(order[:held])
+
+
+# ---- the queue, as the service sees it --------------------------------------------------------------------------
+STATUS = {"queued": "queued", "deferred": "queued", "scheduled": "queued", "created": "queued",
+          "ready_to_enqueue": "queued", "started": "running", "finished": "succeeded", "failed": "failed",
+          "stopped": "cancelled", "canceled": "cancelled"}
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class RefineQueue:
+    """rq on the service's Redis (sync redis-py; the service calls it through asyncio.to_thread)."""
+
+    def __init__(self, redis_url: str, name: str = QUEUE, job_timeout_s: int = 1800, keep_s: int = 86_400) -> None:
+        import redis
+        from rq import Queue
+
+        self.redis_url = redis_url
+        self.connection = redis.Redis.from_url(redis_url, socket_timeout=10)
+        self.queue = Queue(name, connection=self.connection)
+        self.job_timeout_s, self.keep_s = job_timeout_s, keep_s
+
+    def submit(self, payload: dict[str, Any]) -> str:
+        """Queue the job unless the same one (same id) is queued or running; returns its id."""
+        job_id = payload["job_id"]
+        current = self.status(job_id)
+        if current is not None and current["status"] not in TERMINAL:
+            return job_id
+        self.queue.enqueue_call("server.refine.run_refine", args=(payload,), job_id=job_id,
+                                timeout=self.job_timeout_s, result_ttl=self.keep_s, failure_ttl=self.keep_s,
+                                ttl=self.keep_s, meta={"steps": payload["settings"]["steps"], "step": 0,
+                                                       "adapter_id": payload["id"], "from": payload["start_id"],
+                                                       "submitted": time.time()})
+        return job_id
+
+    def status(self, job_id: str) -> dict[str, Any] | None:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        if not JOB_ID.fullmatch(job_id):
+            return None  # not one of ours (rq refuses some ids outright)
+        try:
+            job = Job.fetch(job_id, connection=self.connection)
+        except NoSuchJobError:
+            return None
+        meta, state = job.get_meta(refresh=True), STATUS.get(job.get_status(refresh=False).value, "queued")
+        out = {"id": job_id, "object": "refine.job", "status": state, **{k: meta.get(k) for k in (
+            "step", "steps", "loss", "eta_s", "scores", "adapter_id", "from", "examples")}}
+        if state == "failed":
+            out["error"] = meta.get("error") or "the refine job failed (see the worker's log)"
+        return out
+
+    def cancel(self, job_id: str) -> dict[str, Any] | None:
+        """Cancel a queued job or stop a running one; a finished job is left as it is. None: no such job."""
+        from rq.command import send_stop_job_command
+        from rq.job import Job
+
+        current = self.status(job_id)
+        if current is None or current["status"] in TERMINAL:
+            return current
+        job = Job.fetch(job_id, connection=self.connection)
+        if current["status"] == "running":
+            send_stop_job_command(self.connection, job_id)
+        else:
+            job.cancel()
+        return self.status(job_id)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+# ---- the job, in the worker ---------------------------------------------------------------------------------
+def _rows(tokenizer, examples: Sequence[Example]) -> tuple[list[tuple[list[int], list[int]]], list[list[int]]]:
+    """Training rows (ids, labels: the answer and EOS only) and the prompts alone, in the served chat format."""
+    from hypernet.refine import IGNORE
+    from t2l.prompt import chat_ids, token_ids
+
+    rows, prompts = [], []
+    for messages, answer in examples:
+        prompt = chat_ids(tokenizer, list(messages))
+        target = token_ids(tokenizer, answer) + [tokenizer.eos_token_id]
+        rows.append((prompt + target, [IGNORE] * len(prompt) + target))
+        prompts.append(prompt)
+    return rows, prompts
+
+
+def _exact(tokenizer, answers: Sequence[list[int]], examples: Sequence[Example]) -> float:
+    said = [tokenizer.decode(a, skip_special_tokens=True).strip() for a in answers]
+    return 100.0 * sum(s == answer.strip() for s, (_, answer) in zip(said, examples)) / max(len(examples), 1)
+
+
+def run_refine(payload: dict[str, Any]) -> dict[str, Any]:
+    """The rq job: score the starting adapter on the held-out examples, refine on the rest, score again, store the
+    result in Redis under its key. Progress goes to job.meta after every step."""
+    import torch
+    from rq import get_current_job
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hypernet import Adapter
+    from hypernet.refine import RefineConfig, greedy_answers, refine_adapter
+    from t2l.assets import prepare_base_model
+
+    job = get_current_job()
+    settings = RefineSettings(**payload["settings"])
+    examples: list[Example] = [(tuple(m), a) for m, a in payload["examples"]]
+    if payload.get("threads"):
+        torch.set_num_threads(int(payload["threads"]))
+
+    def note(**fields) -> None:
+        if job is not None:
+            job.meta.update(fields)
+            job.save_meta()
+
+    try:
+        blob = asyncio.run(_with_cache(payload["redis_url"], lambda cache: cache.get(payload["start_key"])))
+        if blob is None:
+            raise LookupError(f"the starting adapter {payload['start_id']} is no longer in Redis; send the request "
+                              "again")
+        start = Adapter.from_bytes(blob)
+        path = prepare_base_model(payload["base_model"])  # as the service resolves it, under this worker's T2L_HOME
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        train_at, held_at = holdout_split(examples, settings.holdout_fraction, settings.seed)
+        rows, prompts = _rows(tokenizer, examples)
+        held = [examples[i] for i in held_at]
+        stops = [tokenizer.eos_token_id]
+
+        def score(adapter) -> float | None:
+            if not held:
+                return None
+            answers = greedy_answers(model, adapter, [prompts[i] for i in held_at], settings.max_new_tokens, stops)
+            return _exact(tokenizer, answers, held)
+
+        before = score(start)
+        note(examples={"train": len(train_at), "held_out": len(held_at)}, scores={"exact_before": before})
+        config = RefineConfig(steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=settings.seed)
+        refined, losses = refine_adapter(model, start, [rows[i] for i in train_at], config, pad, on_step=lambda p: note(
+            step=p.step, loss=round(p.loss, 4), eta_s=round(p.eta_s, 1) if p.step else None))
+        scores = {"exact_before": before, "exact_after": score(refined), "loss_first": losses[0],
+                  "loss_last": losses[-1]}
+        refined.metadata.update({"refined": {"from": payload["start_id"], "examples": len(examples),
+                                             "settings": asdict(settings), "scores": scores}})
+        if refined.metadata.get("coverage"):  # the description's coverage stays; its expected accuracy was the
+            refined.metadata["coverage"] = {**refined.metadata["coverage"], "expected_accuracy": None}  # start's
+        meta = {"key": payload["key"], "description": payload["description"], "base_model": payload["base_model"],
+                "checkpoint": payload["checkpoint"], "created": time.time(),
+                "refined": refined.metadata["refined"]}
+        asyncio.run(_with_cache(payload["redis_url"],
+                                lambda cache: cache.put(payload["key"], refined.to_bytes(), payload["id"], meta)))
+        note(scores=scores, eta_s=0.0)
+        return {"adapter_id": payload["id"], "scores": scores}
+    except Exception as exc:
+        note(error=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+
+
+async def _with_cache(url: str, operation):
+    """One operation on a RedisCache of its own (an asyncio client belongs to the loop that made it)."""
+    from .cache import RedisCache
+
+    cache = RedisCache(url, timeout_s=10.0)
+    try:
+        return await operation(cache)
+    finally:
+        await cache.close()
+
+
+# ---- the service side -----------------------------------------------------------------------------------------
+class RefineService:
+    """Turns a refine request into a job (or the cached result) and answers for jobs; never refines itself."""
+
+    def __init__(self, adapters: Any, queue: RefineQueue | None, threads: int = 1) -> None:
+        self.adapters, self.queue, self.threads = adapters, queue, threads
+
+    def _queue(self) -> RefineQueue:
+        from .failures import Unavailable
+
+        if self.queue is None:
+            raise Unavailable("refine needs Redis and a worker: set T2L_REDIS_URL and run `rq worker --url "
+                              "REDIS_URL t2l-refine` (make serve does both)", code="refine_unavailable")
+        return self.queue
+
+    async def submit(self, start: Any, examples: Sequence[Example], settings: RefineSettings) -> dict[str, Any]:
+        """The job for refining `start` (an AdapterRecord) on `examples`; status "succeeded" and cached when the
+        result exists already."""
+        from .service import adapter_id_for
+
+        key = refine_key(start.key, examples, settings)
+        adapter_id, job_id = adapter_id_for(key), job_id_for(key)
+        done = await self.adapters.cached_record(key)
+        if done is not None:
+            refined = done.adapter.metadata.get("refined", {})
+            return {"id": job_id, "object": "refine.job", "status": "succeeded", "cached": True,
+                    "adapter_id": adapter_id, "from": refined.get("from", start.id), "scores": refined.get("scores")}
+        queue = self._queue()
+        await self.adapters.publish(start)  # the worker reads the starting adapter from Redis
+        payload = {"job_id": job_id, "key": key, "id": adapter_id, "start_key": start.key, "start_id": start.id,
+                   "description": start.description, "base_model": self.adapters.base_model,
+                   "checkpoint": self.adapters.checkpoint.digest,
+                   "redis_url": queue.redis_url, "threads": self.threads, "settings": asdict(settings),
+                   "examples": [[list(messages), answer] for messages, answer in examples]}
+        await asyncio.to_thread(queue.submit, payload)
+        return await self.status(job_id) or {"id": job_id, "object": "refine.job", "status": "queued"}
+
+    async def status(self, job_id: str) -> dict[str, Any] | None:
+        if self.queue is None:
+            return None
+        return await asyncio.to_thread(self.queue.status, job_id)
+
+    async def cancel(self, job_id: str) -> dict[str, Any] | None:
+        if self.queue is None:
+            return None
+        return await asyncio.to_thread(self.queue.cancel, job_id)
+
+    async def close(self) -> None:
+        if self.queue is not None:
+            await asyncio.to_thread(self.queue.close)

@@ -1,0 +1,21 @@
+"""The refine worker: rq's forking worker with the heavy imports done once, before the first fork.
+
+rq runs each job in a forked child (a crashed or stopped job never takes the worker down). A child that imports
+torch and transformers itself pays several seconds per job; forked from a parent that has them, it starts with
+them. Run it as `rq worker -w server.refine_worker.RefineWorker --url REDIS_URL t2l-refine` (make serve does).
+"""
+
+from __future__ import annotations
+
+from rq import Worker
+
+
+class RefineWorker(Worker):
+    def __init__(self, *args, **kwargs) -> None:
+        import torch  # noqa: F401  (imported for the forked children)
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+
+        import hypernet.refine  # noqa: F401
+        import t2l.prompt  # noqa: F401
+
+        super().__init__(*args, **kwargs)

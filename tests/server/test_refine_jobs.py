@@ -1,0 +1,168 @@
+"""POST /v1/adapters/refine and /v1/jobs through a real rq worker process on the real Redis: the job refines the
+generated adapter, the result is served by id and cached by what it was made from, a running job can be stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.server.conftest import REDIS_URL, fast_serving, serving
+
+pytestmark = pytest.mark.slow  # a worker process that loads the tiny base for every job
+WORKER = "server.refine_worker.RefineWorker"  # what make serve runs
+TASK = "Answer with the word reversed."
+EXAMPLES = [{"input": w, "output": w[::-1]} for w in ("cat", "dog", "bird", "fish", "lamp", "desk")]
+
+
+@pytest.fixture(scope="module")
+def queue_name():
+    return f"t2l-refine-test-{uuid.uuid4().hex[:8]}"  # this module's own queue: no other test's jobs run here
+
+
+@pytest.fixture(scope="module")
+def refining(tiny_checkpoint, redis_client, tmp_path_factory, queue_name):
+    with serving(tmp_path_factory.mktemp("refine"), tiny_checkpoint, refine_queue=queue_name,
+                 refine_max_steps=400) as server:
+        yield server
+
+
+@pytest.fixture()
+def worker(queue_name, tmp_path):
+    """`rq worker` as a separate process, as make serve runs it; stopped (and its log shown) after the test."""
+    log = tmp_path / "worker.log"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "rq"), "worker", "-w", WORKER, "--url", REDIS_URL,
+                                 queue_name],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    yield proc
+    proc.terminate()
+    proc.wait(30)
+    print(log.read_text()[-3000:])
+
+
+def post(server, path, **body):
+    return httpx.post(server.url + path, json=body, timeout=60)
+
+
+def wait_for(server, job_id, done, timeout_s=120.0):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = httpx.get(f"{server.url}/v1/jobs/{job_id}", timeout=30).json()
+        if done(job):
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+
+
+def test_refine_runs_in_the_worker_and_its_adapter_is_served_and_cached(refining, worker):
+    r = post(refining, "/v1/adapters/refine", task=TASK, examples=EXAMPLES, steps=12, lr=1e-2)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["status"] in ("queued", "running") and job["id"].startswith("refine-") and job["steps"] == 12
+    start_info = post(refining, "/v1/adapters", task=TASK).json()
+    start = start_info["id"]
+    assert job["from"] == start and job["adapter_id"] != start
+
+    with httpx.stream("GET", f"{refining.url}/v1/jobs/{job['id']}/events", timeout=120) as s:
+        events = [json.loads(line[6:]) for line in s.iter_lines() if line.startswith("data: {")]
+    steps = [e["step"] or 0 for e in events]
+    assert events[-1]["status"] == "succeeded" and steps == sorted(steps) and steps[-1] == 12
+    done = httpx.get(f"{refining.url}/v1/jobs/{job['id']}", timeout=30).json()
+    assert done["examples"] == {"train": 5, "held_out": 1}
+    assert set(done["scores"]) == {"exact_before", "exact_after", "loss_first", "loss_last"}
+
+    refined = done["adapter_id"]
+    chat = post(refining, "/v1/chat/completions", model=refined, max_tokens=4,
+                messages=[{"role": "user", "content": "cat"}])
+    assert chat.status_code == 200 and chat.headers["x-t2l-adapter-id"] == refined
+    info = httpx.get(f"{refining.url}/v1/adapters/{refined}", timeout=30).json()
+    assert info["description"] == start_info["description"]
+    assert httpx.get(f"{refining.url}/v1/adapters/{refined}/download", timeout=30).status_code == 200
+
+    again = post(refining, "/v1/adapters/refine", task=TASK, examples=EXAMPLES, steps=12, lr=1e-2)
+    assert again.status_code == 200 and again.json()["cached"] and again.json()["adapter_id"] == refined
+    other = post(refining, "/v1/adapters/refine", task=TASK, examples=EXAMPLES[:5], steps=12, lr=1e-2)
+    assert other.status_code == 202 and other.json()["adapter_id"] not in (refined, start)  # other examples
+    onward = post(refining, "/v1/adapters/refine", adapter_id=refined, examples=EXAMPLES, steps=3)
+    assert onward.status_code == 202 and onward.json()["from"] == refined
+    for j in (other.json(), onward.json()):
+        assert wait_for(refining, j["id"], lambda x: x["status"] == "succeeded")["adapter_id"] == j["adapter_id"]
+
+
+def test_a_refined_adapter_that_left_the_cache_is_gone_not_regenerated(refining, worker, redis_client):
+    """Its id record says it was refined: without its blob it is a 404, never the description's plain adapter."""
+    import asyncio
+
+    from server.cache import BLOB_PREFIX, META_PREFIX
+
+    job = post(refining, "/v1/adapters/refine", task=TASK, examples=EXAMPLES[1:], steps=2).json()
+    refined = wait_for(refining, job["id"], lambda x: x["status"] == "succeeded")["adapter_id"]
+    assert httpx.get(f"{refining.url}/v1/adapters/{refined}", timeout=30).status_code == 200  # now in memory too
+    record = json.loads(redis_client.get(META_PREFIX + refined))
+    assert record["refined"]["from"] == job["from"]
+    asyncio.run(refining.runtime.cache.memory.delete(record["key"], refined))  # gone from this replica's memory
+    assert redis_client.delete(BLOB_PREFIX + record["key"]) == 1  # and its blob from Redis (expiry, eviction)
+    r = httpx.get(f"{refining.url}/v1/adapters/{refined}", timeout=30)
+    assert r.status_code == 404, r.text
+
+
+def test_a_running_job_stops_on_delete_and_the_worker_goes_on(refining, worker):
+    r = post(refining, "/v1/adapters/refine", task="Write the word in capitals.", examples=EXAMPLES, steps=400)
+    job = r.json()
+    wait_for(refining, job["id"], lambda x: x["status"] == "running" and (x["step"] or 0) >= 2)
+    stopped = httpx.delete(f"{refining.url}/v1/jobs/{job['id']}", timeout=30)
+    assert stopped.status_code == 200
+    final = wait_for(refining, job["id"], lambda x: x["status"] != "running")
+    assert final["status"] == "cancelled" and final["step"] < 400
+    assert httpx.get(f"{refining.url}/v1/adapters/{job['adapter_id']}", timeout=30).status_code == 404
+    after = post(refining, "/v1/adapters/refine", task="Write the word in capitals.", examples=EXAMPLES[:5], steps=2)
+    assert wait_for(refining, after.json()["id"], lambda x: x["status"] in ("succeeded", "failed"))["status"] == \
+        "succeeded"  # the worker took the next job
+
+
+def test_a_queued_job_cancels_and_unknown_jobs_are_404(refining):
+    job = post(refining, "/v1/adapters/refine", task="Count the letters.", examples=EXAMPLES, steps=5).json()
+    assert job["status"] == "queued"  # no worker in this test
+    cancelled = httpx.delete(f"{refining.url}/v1/jobs/{job['id']}", timeout=30).json()
+    assert cancelled["status"] == "cancelled"
+    for method in ("GET", "DELETE"):
+        r = httpx.request(method, f"{refining.url}/v1/jobs/refine-0000000000000000", timeout=30)
+        assert r.status_code == 404 and r.json()["error"]["param"] == "job_id"
+
+
+@pytest.mark.parametrize("body, param", [
+    ({"examples": EXAMPLES}, None),  # neither task nor adapter_id
+    ({"task": TASK, "adapter_id": "t2l-0123456789abcdef", "examples": EXAMPLES}, None),
+    ({"task": TASK, "examples": []}, "examples"),
+    ({"task": TASK, "examples": [{"input": "a", "messages": [{"role": "user", "content": "a"}], "output": "b"}]},
+     None),
+    ({"task": TASK, "examples": [{"input": "a", "output": "  "}]}, None),
+    ({"task": TASK, "examples": EXAMPLES, "steps": 401}, "steps"),
+    ({"task": TASK, "examples": EXAMPLES, "lr": 0}, None),
+])
+def test_bad_refine_requests_are_a_clear_400(refining, body, param):
+    r = post(refining, "/v1/adapters/refine", **body)
+    assert r.status_code == 400, r.text
+    if param:
+        assert param in (r.json()["error"]["param"] or "") + r.json()["error"]["message"]
+
+
+def test_an_unknown_starting_adapter_is_404(refining):
+    r = post(refining, "/v1/adapters/refine", adapter_id="t2l-0123456789abcdef", examples=EXAMPLES)
+    assert r.status_code == 404 and r.json()["error"]["param"] == "adapter_id"
+
+
+def test_without_redis_refine_says_what_it_needs(fast_parts, tmp_path):
+    with fast_serving(fast_parts, tmp_path, redis_url=None) as client:
+        r = client.post("/v1/adapters/refine", json={"task": TASK, "examples": EXAMPLES})
+        assert r.status_code == 503 and "T2L_REDIS_URL" in r.json()["error"]["message"]
+        assert client.get("/v1/jobs/refine-0000000000000000").status_code == 404
