@@ -51,15 +51,15 @@ class Progress:
         return self.seconds / self.step * (self.steps - self.step) if self.step else math.nan
 
 
-def _batch(rows: Sequence[Row], pad: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Right-padded (n, t) input ids, attention mask and labels."""
+def _batch(rows: Sequence[Row], pad: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Right-padded (n, t) input ids, attention mask and labels, on `device`."""
     width = max(len(ids) for ids, _ in rows)
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
     for i, (x, y) in enumerate(rows):
         ids[i, :len(x)], mask[i, :len(x)], labels[i, :len(y)] = torch.tensor(x), 1, torch.tensor(y)
-    return ids, mask, labels
+    return ids.to(device), mask.to(device), labels.to(device)
 
 
 def answer_loss(model: nn.Module, adapter_tensors: tuple[tuple[Tensor, ...], tuple[Tensor, ...]], adapter: Adapter,
@@ -67,7 +67,7 @@ def answer_loss(model: nn.Module, adapter_tensors: tuple[tuple[Tensor, ...], tup
     """Mean next-token cross-entropy over the answer tokens of `rows`, with A and B = `adapter_tensors`."""
     a, b = adapter_tensors
     lora = Adapter.stack([replace(adapter, a=a, b=b)])
-    ids, mask, labels = _batch(rows, pad)
+    ids, mask, labels = _batch(rows, pad, a[0].device)
     with inject(model, lora):
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()  # (n, t-1, vocab)
     target = labels[:, 1:]
@@ -82,8 +82,9 @@ def refine_adapter(model: nn.Module, adapter: Adapter, rows: Sequence[Row], conf
         raise ValueError("refine needs at least one example")
     if any(all(t == IGNORE for t in labels) for _, labels in rows):
         raise ValueError("every row needs answer tokens (labels other than -100)")
-    a = tuple(nn.Parameter(t.detach().float().clone()) for t in adapter.a)  # (r, in) each
-    b = tuple(nn.Parameter(t.detach().float().clone()) for t in adapter.b)  # (out, r) each
+    device = next(model.parameters()).device  # trained where the base is (a GPU worker: on the GPU)
+    a = tuple(nn.Parameter(t.detach().to(device, torch.float32).clone()) for t in adapter.a)  # (r, in), fp32
+    b = tuple(nn.Parameter(t.detach().to(device, torch.float32).clone()) for t in adapter.b)  # (out, r)
     params = [*a, *b]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     for p in model.parameters():
@@ -101,6 +102,8 @@ def refine_adapter(model: nn.Module, adapter: Adapter, rows: Sequence[Row], conf
             del order[:config.batch_size]
             loss = answer_loss(model, (a, b), adapter, batch, pad)
             optimizer.zero_grad(set_to_none=True)
+            if not math.isfinite(float(loss.detach())):
+                raise FloatingPointError(f"the loss became {float(loss.detach())} at step {step}: lower lr")
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
@@ -110,8 +113,8 @@ def refine_adapter(model: nn.Module, adapter: Adapter, rows: Sequence[Row], conf
     finally:
         model.train(was_training)
     dtype = adapter.a[0].dtype
-    refined = replace(adapter, a=tuple(t.detach().to(dtype) for t in a), b=tuple(t.detach().to(dtype) for t in b),
-                      metadata=dict(adapter.metadata))
+    refined = replace(adapter, a=tuple(t.detach().to("cpu", dtype) for t in a),
+                      b=tuple(t.detach().to("cpu", dtype) for t in b), metadata=dict(adapter.metadata))
     return refined, losses
 
 
@@ -119,9 +122,11 @@ def refine_adapter(model: nn.Module, adapter: Adapter, rows: Sequence[Row], conf
 def greedy_answers(model: nn.Module, adapter: Adapter | None, prompts: Sequence[Sequence[int]], max_new_tokens: int,
                    stop_ids: Sequence[int]) -> list[list[int]]:
     """Greedy continuations of each prompt (one at a time: a handful of held-out examples), cut at a stop id."""
-    out = []
+    out, device = [], next(model.parameters()).device
+    if adapter is not None:
+        adapter = replace(adapter, a=tuple(t.to(device) for t in adapter.a), b=tuple(t.to(device) for t in adapter.b))
     for prompt in prompts:
-        ids = torch.tensor([list(prompt)])
+        ids = torch.tensor([list(prompt)], device=device)
         with inject(model, Adapter.stack([adapter])) if adapter is not None else nullcontext():
             past, new, step = None, [], ids
             for _ in range(max_new_tokens):
@@ -130,6 +135,6 @@ def greedy_answers(model: nn.Module, adapter: Adapter | None, prompts: Sequence[
                 if token in stop_ids:
                     break
                 new.append(token)
-                step = torch.tensor([[token]])
+                step = torch.tensor([[token]], device=device)
         out.append(new)
     return out

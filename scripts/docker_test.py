@@ -475,6 +475,23 @@ class DockerTest:
             return {"restart_to_healthy_s": healthy[APP], "cached": info["cached"],
                     "lookups_since_restart": m}
 
+        def refine_in_the_worker():
+            # the compose worker service (rq) takes the job from Redis, refines, and the app serves the result
+            examples = [{"input": w, "output": w[::-1]} for w in ("cat", "dog", "lamp", "desk", "bird")]
+            start = time.monotonic()
+            status, job = c.request("POST", "/v1/adapters/refine", {"task": TASK, "examples": examples, "steps": 3})
+            assert status in (200, 202), (status, job)
+            while job["status"] in ("queued", "running"):
+                assert time.monotonic() - start < 300, job
+                time.sleep(1)
+                _, job = c.request("GET", f"/v1/jobs/{job['id']}", count=False)
+            assert job["status"] == "succeeded", job
+            status, out = c.request("POST", "/v1/chat/completions", {
+                "model": job["adapter_id"], "max_tokens": 4, "messages": [{"role": "user", "content": "cat"}]})
+            assert status == 200 and out["model"] == job["adapter_id"], (status, out)
+            return {"job": job["id"], "adapter": job["adapter_id"], "s": round(time.monotonic() - start, 1),
+                    "scores": job["scores"]}
+
         def runs_as_10001():
             cid = self.container(APP)
             user = run(["docker", "inspect", "--format", "{{.Config.User}}", cid]).stdout.strip()
@@ -496,6 +513,7 @@ class DockerTest:
             self.check("same_again_cached", chat_again_cached)
             self.check("redis_restart_keeps_adapter_aof", redis_restart_aof)
             self.check("app_restart_cached_from_redis", app_restart_cached)
+            self.check("refine_job_in_the_worker_service", refine_in_the_worker)
         self.check("runs_as_uid_10001", runs_as_10001)
         self.check("no_secret_or_env_in_image", no_secrets_in_image)
         self.check("sigterm_drains_streaming_request", sigterm_drain)

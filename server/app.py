@@ -103,7 +103,7 @@ def assemble_runtime(settings: Settings, metrics: Metrics, checkpoint: Any, chec
                                     settings.description_in_prompt)
     queue = RefineQueue(settings.redis_url, settings.refine_queue, settings.refine_job_timeout_s) \
         if settings.redis_url else None
-    refine = RefineService(service, queue, settings.refine_threads)
+    refine = RefineService(service, queue, settings.cache_ttl_s, settings.cache_max_blob_bytes)
     return Runtime(settings, metrics, cache, service, completions, engine, model_name, checkpoint_name, time.time(),
                    refine)
 

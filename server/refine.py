@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 QUEUE = "t2l-refine"
-FORMAT = "t2l-refine/1"  # part of every refined key: a change to how refining works must change the keys
+FORMAT = "t2l-refine/2"  # part of every refined key: a change to how refining works must change the keys
 JOB_PREFIX = "refine-"
 JOB_ID = re.compile(r"refine-[0-9a-f]{16}")
 
@@ -44,7 +45,6 @@ class RefineSettings:
     holdout_fraction: float = 0.2  # examples kept out of training to score before vs after (none below 5 examples)
     seed: int = 0
     batch_size: int = 8
-    max_new_tokens: int = 32  # for the held-out scores
 
 
 def refine_key(start_key: str, examples: Sequence[Example], settings: RefineSettings) -> str:
@@ -90,15 +90,23 @@ class RefineQueue:
 
     def submit(self, payload: dict[str, Any]) -> str:
         """Queue the job unless the same one (same id) is queued or running; returns its id."""
+        from rq.exceptions import DuplicateJobError
+        from rq.job import Job
+
         job_id = payload["job_id"]
         current = self.status(job_id)
         if current is not None and current["status"] not in TERMINAL:
             return job_id
-        self.queue.enqueue_call("server.refine.run_refine", args=(payload,), job_id=job_id,
-                                timeout=self.job_timeout_s, result_ttl=self.keep_s, failure_ttl=self.keep_s,
-                                ttl=self.keep_s, meta={"steps": payload["settings"]["steps"], "step": 0,
-                                                       "adapter_id": payload["id"], "from": payload["start_id"],
-                                                       "submitted": time.time()})
+        if current is not None:  # the same request ran before and ended (failed, cancelled): run it afresh
+            Job.fetch(job_id, connection=self.connection).delete()
+        try:  # unique: an atomic check, so two submits at once (a retry, two replicas) queue it once
+            self.queue.enqueue_call("server.refine.run_refine", args=(payload,), job_id=job_id, unique=True,
+                                    timeout=self.job_timeout_s, result_ttl=self.keep_s, failure_ttl=self.keep_s,
+                                    ttl=self.keep_s, meta={"steps": payload["settings"]["steps"], "step": 0,
+                                                           "adapter_id": payload["id"], "from": payload["start_id"],
+                                                           "submitted": time.time()})
+        except DuplicateJobError:
+            pass  # another submit of the same request got there first: that job is this one
         return job_id
 
     def status(self, job_id: str) -> dict[str, Any] | None:
@@ -112,7 +120,7 @@ class RefineQueue:
         except NoSuchJobError:
             return None
         meta, state = job.get_meta(refresh=True), STATUS.get(job.get_status(refresh=False).value, "queued")
-        out = {"id": job_id, "object": "refine.job", "status": state, **{k: meta.get(k) for k in (
+        out = {"id": job_id, "object": "refine.job", "status": state, **{k: _finite(meta.get(k)) for k in (
             "step", "steps", "loss", "eta_s", "scores", "adapter_id", "from", "examples")}}
         if state == "failed":
             out["error"] = meta.get("error") or "the refine job failed (see the worker's log)"
@@ -123,18 +131,31 @@ class RefineQueue:
         from rq.command import send_stop_job_command
         from rq.job import Job
 
+        from rq.exceptions import InvalidJobOperation, NoSuchJobError
+
         current = self.status(job_id)
         if current is None or current["status"] in TERMINAL:
             return current
-        job = Job.fetch(job_id, connection=self.connection)
-        if current["status"] == "running":
-            send_stop_job_command(self.connection, job_id)
-        else:
-            job.cancel()
+        try:
+            if current["status"] == "running":
+                send_stop_job_command(self.connection, job_id)
+            else:
+                Job.fetch(job_id, connection=self.connection).cancel()
+        except (InvalidJobOperation, NoSuchJobError):
+            pass  # it ended, started or was cancelled meanwhile: report what it is now
         return self.status(job_id)
 
     def close(self) -> None:
         self.connection.close()
+
+
+def _finite(value: Any) -> Any:
+    """JSON cannot carry NaN or infinity (a diverged loss): they read as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
 
 
 # ---- the job, in the worker ---------------------------------------------------------------------------------
@@ -168,11 +189,15 @@ def run_refine(payload: dict[str, Any]) -> dict[str, Any]:
     from hypernet.refine import RefineConfig, greedy_answers, refine_adapter
     from t2l.assets import prepare_base_model
 
+    from .settings import Settings
+
     job = get_current_job()
     settings = RefineSettings(**payload["settings"])
     examples: list[Example] = [(tuple(m), a) for m, a in payload["examples"]]
-    if payload.get("threads"):
-        torch.set_num_threads(int(payload["threads"]))
+    here = Settings()  # this worker's own device and threads (T2L_DEVICE, T2L_REFINE_THREADS), not the service's
+    if here.refine_threads:
+        torch.set_num_threads(here.refine_threads)
+    cache = lambda op: asyncio.run(_with_cache(payload["redis_url"], payload["cache"], op))  # noqa: E731
 
     def note(**fields) -> None:
         if job is not None:
@@ -180,24 +205,26 @@ def run_refine(payload: dict[str, Any]) -> dict[str, Any]:
             job.save_meta()
 
     try:
-        blob = asyncio.run(_with_cache(payload["redis_url"], lambda cache: cache.get(payload["start_key"])))
+        blob = cache(lambda c: c.get(payload["start_key"]))
         if blob is None:
             raise LookupError(f"the starting adapter {payload['start_id']} is no longer in Redis; send the request "
                               "again")
         start = Adapter.from_bytes(blob)
         path = prepare_base_model(payload["base_model"])  # as the service resolves it, under this worker's T2L_HOME
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        dtype = torch.bfloat16 if here.device.startswith("cuda") else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(here.device).eval()
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         train_at, held_at = holdout_split(examples, settings.holdout_fraction, settings.seed)
         rows, prompts = _rows(tokenizer, examples)
         held = [examples[i] for i in held_at]
-        stops = [tokenizer.eos_token_id]
+        stops = stop_ids(model, tokenizer)
 
         def score(adapter) -> float | None:
             if not held:
                 return None
-            answers = greedy_answers(model, adapter, [prompts[i] for i in held_at], settings.max_new_tokens, stops)
+            answers = [greedy_answers(model, adapter, [prompts[i]], _answer_room(rows[i]), stops)[0]
+                       for i in held_at]  # room for the expected answer and its end, as serving would stop
             return _exact(tokenizer, answers, held)
 
         before = score(start)
@@ -214,8 +241,7 @@ def run_refine(payload: dict[str, Any]) -> dict[str, Any]:
         meta = {"key": payload["key"], "description": payload["description"], "base_model": payload["base_model"],
                 "checkpoint": payload["checkpoint"], "created": time.time(),
                 "refined": refined.metadata["refined"]}
-        asyncio.run(_with_cache(payload["redis_url"],
-                                lambda cache: cache.put(payload["key"], refined.to_bytes(), payload["id"], meta)))
+        cache(lambda c: c.put(payload["key"], refined.to_bytes(), payload["id"], meta))
         note(scores=scores, eta_s=0.0)
         return {"adapter_id": payload["id"], "scores": scores}
     except Exception as exc:
@@ -223,11 +249,26 @@ def run_refine(payload: dict[str, Any]) -> dict[str, Any]:
         raise
 
 
-async def _with_cache(url: str, operation):
-    """One operation on a RedisCache of its own (an asyncio client belongs to the loop that made it)."""
+def stop_ids(model, tokenizer) -> list[int]:
+    """The ids generation ends on: the generation config's end tokens and the tokenizer's EOS (as HFEngine stops)."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    return sorted(ids | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()))
+
+
+def _answer_room(row) -> int:
+    """New tokens to let a held-out answer take: its own length (answer + EOS) and a few more."""
+    from hypernet.refine import IGNORE
+
+    return sum(t != IGNORE for t in row[1]) + 4
+
+
+async def _with_cache(url: str, limits: dict[str, int], operation):
+    """One operation on a RedisCache of its own (an asyncio client belongs to the loop that made it), with the
+    service's expiry and blob limit."""
     from .cache import RedisCache
 
-    cache = RedisCache(url, timeout_s=10.0)
+    cache = RedisCache(url, limits["ttl_s"], limits["max_blob_bytes"], timeout_s=10.0)
     try:
         return await operation(cache)
     finally:
@@ -238,16 +279,31 @@ async def _with_cache(url: str, operation):
 class RefineService:
     """Turns a refine request into a job (or the cached result) and answers for jobs; never refines itself."""
 
-    def __init__(self, adapters: Any, queue: RefineQueue | None, threads: int = 1) -> None:
-        self.adapters, self.queue, self.threads = adapters, queue, threads
+    def __init__(self, adapters: Any, queue: RefineQueue | None, cache_ttl_s: int = 0,
+                 cache_max_blob_bytes: int = 64 * 2**20) -> None:
+        self.adapters, self.queue = adapters, queue
+        self.cache_limits = {"ttl_s": cache_ttl_s, "max_blob_bytes": cache_max_blob_bytes}  # as the service's
 
-    def _queue(self) -> RefineQueue:
+    def available(self) -> RefineQueue:
+        """The queue, or a 503 saying what refine needs (checked before any work for the request)."""
         from .failures import Unavailable
 
         if self.queue is None:
             raise Unavailable("refine needs Redis and a worker: set T2L_REDIS_URL and run `rq worker --url "
                               "REDIS_URL t2l-refine` (make serve does both)", code="refine_unavailable")
         return self.queue
+
+    async def _call(self, method, *args):
+        """A queue call off the event loop; Redis down is a 503 to retry, not a 500."""
+        import redis
+
+        from .failures import Unavailable
+
+        try:
+            return await asyncio.to_thread(method, *args)
+        except redis.exceptions.RedisError as exc:
+            raise Unavailable(f"the job queue (Redis) is not answering: {exc}", code="refine_unavailable",
+                              retry_after=5) from exc
 
     async def submit(self, start: Any, examples: Sequence[Example], settings: RefineSettings) -> dict[str, Any]:
         """The job for refining `start` (an AdapterRecord) on `examples`; status "succeeded" and cached when the
@@ -261,25 +317,25 @@ class RefineService:
             refined = done.adapter.metadata.get("refined", {})
             return {"id": job_id, "object": "refine.job", "status": "succeeded", "cached": True,
                     "adapter_id": adapter_id, "from": refined.get("from", start.id), "scores": refined.get("scores")}
-        queue = self._queue()
+        queue = self.available()
         await self.adapters.publish(start)  # the worker reads the starting adapter from Redis
         payload = {"job_id": job_id, "key": key, "id": adapter_id, "start_key": start.key, "start_id": start.id,
                    "description": start.description, "base_model": self.adapters.base_model,
                    "checkpoint": self.adapters.checkpoint.digest,
-                   "redis_url": queue.redis_url, "threads": self.threads, "settings": asdict(settings),
+                   "redis_url": queue.redis_url, "cache": self.cache_limits, "settings": asdict(settings),
                    "examples": [[list(messages), answer] for messages, answer in examples]}
-        await asyncio.to_thread(queue.submit, payload)
+        await self._call(queue.submit, payload)
         return await self.status(job_id) or {"id": job_id, "object": "refine.job", "status": "queued"}
 
     async def status(self, job_id: str) -> dict[str, Any] | None:
         if self.queue is None:
             return None
-        return await asyncio.to_thread(self.queue.status, job_id)
+        return await self._call(self.queue.status, job_id)
 
     async def cancel(self, job_id: str) -> dict[str, Any] | None:
         if self.queue is None:
             return None
-        return await asyncio.to_thread(self.queue.cancel, job_id)
+        return await self._call(self.queue.cancel, job_id)
 
     async def close(self) -> None:
         if self.queue is not None:

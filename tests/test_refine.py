@@ -22,20 +22,35 @@ def parts():
     return model, adapter, rows
 
 
-def test_zero_lr_changes_nothing_and_the_base_model_stays_frozen(parts):
+def test_zero_lr_changes_nothing(parts):
     model, adapter, rows = parts
-    before = {k: v.clone() for k, v in model.state_dict().items()}
     same, losses = refine_adapter(model, adapter, rows, RefineConfig(steps=3, lr=0.0), PAD)
     assert len(losses) == 3
     for x, y in zip(adapter.a + adapter.b, same.a + same.b):
         assert torch.equal(x, y)
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert all(not p.requires_grad or p.grad is None for p in model.parameters())
+
+
+def test_the_loss_is_transformers_own_on_the_answer_tokens(parts):
+    """answer_loss == the HF model's labels loss (its shift, its mean over non-ignored tokens) with the adapter in."""
+    from hypernet import inject
+
+    model, adapter, rows = parts
+    ids, labels = rows[0]
+    with torch.no_grad(), inject(model, type(adapter).stack([adapter])):
+        want = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss
+    got = answer_loss(model, (adapter.a, adapter.b), adapter, [rows[0]], PAD)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_diverging_run_stops_with_a_clear_error(parts):
+    model, adapter, rows = parts
+    with pytest.raises(FloatingPointError, match="lower lr"):
+        refine_adapter(model, adapter, rows, RefineConfig(steps=5, lr=float("inf")), PAD)
 
 
 def test_refining_lowers_the_loss_on_its_rows_and_reports_every_step(parts):
     model, adapter, rows = parts
-    seen = []
+    seen, before = [], {k: v.clone() for k, v in model.state_dict().items()}
     refined, losses = refine_adapter(model, adapter, rows, RefineConfig(steps=40, lr=5e-2, batch_size=2), PAD,
                                      on_step=seen.append)
     assert [p.step for p in seen] == list(range(1, 41)) and seen[-1].eta_s == 0.0
@@ -45,6 +60,7 @@ def test_refining_lowers_the_loss_on_its_rows_and_reports_every_step(parts):
     assert refined.targets == adapter.targets and refined.rank == adapter.rank and refined.alpha == adapter.alpha
     assert refined.a[0].dtype == adapter.a[0].dtype and not refined.a[0].requires_grad
     assert any(not torch.equal(x, y) for x, y in zip(adapter.b, refined.b))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the base never moved
 
 
 def test_loss_counts_answer_tokens_only(parts):
@@ -66,7 +82,30 @@ def test_greedy_answers_match_transformers_generate(parts):
     want = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False,
                           pad_token_id=PAD)[0, len(prompt):].tolist()
     assert ours == want
-    with_adapter = greedy_answers(model, adapter, [prompt], 6, stop_ids=[])[0]
-    assert len(with_adapter) == 6
+    from hypernet import inject
+
+    with torch.no_grad(), inject(model, type(adapter).stack([adapter])):
+        adapted = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False,
+                                 pad_token_id=PAD)[0, len(prompt):].tolist()
+    assert greedy_answers(model, adapter, [prompt], 6, stop_ids=[])[0] == adapted
     stop = ours[2]
     assert greedy_answers(model, None, [prompt], 6, stop_ids=[stop])[0] == ours[:ours.index(stop)]
+
+
+def test_the_standard_lora_start_leaves_the_model_as_the_base_and_refines_away_from_it(parts):
+    """t2l.bench.refine's control arm: PEFT's init (B zero) adds nothing at first; refining moves B off zero."""
+    from hypernet import inject
+    from t2l.bench.refine import standard_start
+
+    model, adapter, rows = parts
+    start = standard_start(adapter, seed=0)
+    assert all(not b.any() for b in start.b) and all(a.abs().max() <= 1 / a.shape[1] ** 0.5 for a in start.a)
+    assert any(a.std() > 0 for a in start.a)
+    ids = torch.tensor([rows[0][0]])
+    with torch.no_grad():
+        base = model(input_ids=ids).logits
+        with inject(model, type(adapter).stack([start])):
+            same = model(input_ids=ids).logits
+    torch.testing.assert_close(same, base, rtol=0, atol=0)
+    refined, _ = refine_adapter(model, start, rows, RefineConfig(steps=3, lr=1e-2), PAD)
+    assert any(b.abs().sum() > 0 for b in refined.b)

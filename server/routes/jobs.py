@@ -45,6 +45,7 @@ async def refine(body: RefineRequest, request: Request) -> JSONResponse:
         raise BadRequest(f"{len(body.examples)} examples; the limit is {limit.refine_max_examples}", param="examples")
     if body.steps > limit.refine_max_steps:
         raise BadRequest(f"steps is {body.steps}; the limit is {limit.refine_max_steps}", param="steps")
+    rt.refine.available()  # 503 before generating anything when there is no queue
     start = await rt.completions.adapter_for(body.task, body.adapter_id)
     examples = [(tuple({"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                        for m in e.messages) if e.messages is not None else ({"role": "user", "content": e.input},),

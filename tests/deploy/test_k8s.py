@@ -176,7 +176,8 @@ def test_k8s_refine_worker_runs_what_make_serve_runs():
     assert container["image"] == service["containers"][0]["image"]
     assert container["command"][:4] == ["rq", "worker", "-w", "server.refine_worker.RefineWorker"]
     assert container["command"][container["command"].index("--url") + 1] == "$(T2L_REDIS_URL)"
-    assert container["command"][-1] == "t2l-refine" and "ports" not in container
+    assert container["command"][-1] == "$(T2L_REFINE_QUEUE)" and "ports" not in container
+    assert by[("ConfigMap", "t2l-env")]["data"]["T2L_REFINE_QUEUE"] == "t2l-refine"  # the service's queue too
     assert {"configMapRef": {"name": "t2l-env"}} in container["envFrom"]
     assert worker["initContainers"][0]["command"] == service["initContainers"][0]["command"]
     assert "server.refine_worker.RefineWorker" in (ROOT / "scripts" / "serve_local.sh").read_text()

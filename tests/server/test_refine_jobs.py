@@ -129,11 +129,22 @@ def test_a_running_job_stops_on_delete_and_the_worker_goes_on(refining, worker):
         "succeeded"  # the worker took the next job
 
 
-def test_a_queued_job_cancels_and_unknown_jobs_are_404(refining):
-    job = post(refining, "/v1/adapters/refine", task="Count the letters.", examples=EXAMPLES, steps=5).json()
-    assert job["status"] == "queued"  # no worker in this test
+def test_a_queued_job_cancels_and_unknown_jobs_are_404(refining, redis_client, queue_name):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rq import Queue
+
+    body = {"task": "Count the letters.", "examples": EXAMPLES, "steps": 5}
+    with ThreadPoolExecutor(4) as pool:  # the same request four times at once (retries, replicas): one job
+        jobs = list(pool.map(lambda _: post(refining, "/v1/adapters/refine", **body).json(), range(4)))
+    job = jobs[0]
+    assert {j["id"] for j in jobs} == {job["id"]} and job["status"] == "queued"  # no worker in this test
+    assert Queue(queue_name, connection=redis_client).job_ids.count(job["id"]) == 1
     cancelled = httpx.delete(f"{refining.url}/v1/jobs/{job['id']}", timeout=30).json()
     assert cancelled["status"] == "cancelled"
+    again = post(refining, "/v1/adapters/refine", **body).json()  # asked again after a cancel: a fresh run
+    assert again["id"] == job["id"] and again["status"] == "queued" and again["step"] == 0
+    assert httpx.delete(f"{refining.url}/v1/jobs/{job['id']}", timeout=30).json()["status"] == "cancelled"
     for method in ("GET", "DELETE"):
         r = httpx.request(method, f"{refining.url}/v1/jobs/refine-0000000000000000", timeout=30)
         assert r.status_code == 404 and r.json()["error"]["param"] == "job_id"
