@@ -12,10 +12,17 @@ from rq import Worker
 
 class RefineWorker(Worker):
     def __init__(self, *args, **kwargs) -> None:
+        import os
+
         import torch  # noqa: F401  (imported for the forked children)
         from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
 
         import hypernet.refine  # noqa: F401
         import t2l.prompt  # noqa: F401
 
+        from .settings import Settings
+
+        niceness = Settings().refine_nice
+        if niceness > 0:  # serving first where the worker shares the service's cores (the children inherit it)
+            os.nice(niceness)
         super().__init__(*args, **kwargs)

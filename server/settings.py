@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     refine_threads: int = Field(1, description="torch threads of a refine job in the worker (0: torch's default); "
                                                "1 leaves the other cores to serving on a shared machine.")
     refine_job_timeout_s: int = Field(1800, description="A refine job running longer is stopped (failed).")
+    refine_nice: int = Field(10, description="CPU niceness the refine worker adds to itself, so serving on the same "
+                                             "cores comes first (0: none, e.g. a worker machine of its own).")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
