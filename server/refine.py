@@ -159,14 +159,16 @@ def _finite(value: Any) -> Any:
 
 
 # ---- the job, in the worker ---------------------------------------------------------------------------------
-def _rows(tokenizer, examples: Sequence[Example]) -> tuple[list[tuple[list[int], list[int]]], list[list[int]]]:
-    """Training rows (ids, labels: the answer and EOS only) and the prompts alone, in the served chat format."""
+def _rows(tokenizer, examples: Sequence[Example], description: str | None = None
+          ) -> tuple[list[tuple[list[int], list[int]]], list[list[int]]]:
+    """Training rows (ids, labels: the answer and EOS only) and the prompts alone, in the served chat format (with
+    `description` above the last user message, as description_in_prompt serves it)."""
     from hypernet.refine import IGNORE
-    from t2l.prompt import chat_ids, token_ids
+    from t2l.prompt import chat_ids, describe_messages, token_ids
 
     rows, prompts = [], []
     for messages, answer in examples:
-        prompt = chat_ids(tokenizer, list(messages))
+        prompt = chat_ids(tokenizer, describe_messages(description, list(messages)))
         target = token_ids(tokenizer, answer) + [tokenizer.eos_token_id]
         rows.append((prompt + target, [IGNORE] * len(prompt) + target))
         prompts.append(prompt)
@@ -220,19 +222,24 @@ def run_refine(payload: dict[str, Any]) -> dict[str, Any]:
         held = [examples[i] for i in held_at]
         stops = stop_ids(model, tokenizer)
 
-        def score(adapter) -> float | None:
+        described = _rows(tokenizer, examples, payload["description"])[1] if payload["description"] else None
+
+        def score(adapter, asked=None) -> float | None:
             if not held:
                 return None
-            answers = [greedy_answers(model, adapter, [prompts[i]], _answer_room(rows[i]), stops)[0]
+            answers = [greedy_answers(model, adapter, [(asked or prompts)[i]], _answer_room(rows[i]), stops)[0]
                        for i in held_at]  # room for the expected answer and its end, as serving would stop
             return _exact(tokenizer, answers, held)
 
         before = score(start)
-        note(examples={"train": len(train_at), "held_out": len(held_at)}, scores={"exact_before": before})
+        baselines = {"exact_base": score(None), "exact_base_description": score(None, described) if described
+                     else None}
+        note(examples={"train": len(train_at), "held_out": len(held_at)}, scores={"exact_before": before,
+                                                                                 **baselines})
         config = RefineConfig(steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=settings.seed)
         refined, losses = refine_adapter(model, start, [rows[i] for i in train_at], config, pad, on_step=lambda p: note(
             step=p.step, loss=round(p.loss, 4), eta_s=round(p.eta_s, 1) if p.step else None))
-        scores = {"exact_before": before, "exact_after": score(refined), "loss_first": losses[0],
+        scores = {**baselines, "exact_before": before, "exact_after": score(refined), "loss_first": losses[0],
                   "loss_last": losses[-1]}
         refined.metadata.update({"refined": {"from": payload["start_id"], "examples": len(examples),
                                              "settings": asdict(settings), "scores": scores}})

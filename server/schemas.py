@@ -379,8 +379,10 @@ class RefineJob(BaseModel):
     loss: float | None = Field(None, description="training loss of the last step")
     eta_s: float | None = Field(None, description="estimated seconds left (running)")
     examples: dict[str, int] | None = Field(None, description="{train, held_out}")
-    scores: dict[str, float | None] | None = Field(None, description="exact match (%) on the held-out examples "
-                                                   "before and after, and the first and last training loss")
+    scores: dict[str, float | None] | None = Field(None, description="exact match (%) on the held-out examples of "
+                                                   "the base (exact_base), the base with the description "
+                                                   "(exact_base_description), the generated adapter (exact_before) "
+                                                   "and the refined one (exact_after); first and last training loss")
     error: str | None = None
 
     model_config = {"populate_by_name": True, "serialize_by_alias": True}

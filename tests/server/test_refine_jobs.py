@@ -78,7 +78,9 @@ def test_refine_runs_in_the_worker_and_its_adapter_is_served_and_cached(refining
     assert events[-1]["status"] == "succeeded" and steps == sorted(steps) and steps[-1] == 12
     done = httpx.get(f"{refining.url}/v1/jobs/{job['id']}", timeout=30).json()
     assert done["examples"] == {"train": 5, "held_out": 1}
-    assert set(done["scores"]) == {"exact_before", "exact_after", "loss_first", "loss_last"}
+    assert set(done["scores"]) == {"exact_base", "exact_base_description", "exact_before", "exact_after",
+                                   "loss_first", "loss_last"}
+    assert all(0 <= done["scores"][k] <= 100 for k in done["scores"] if k.startswith("exact"))
 
     refined = done["adapter_id"]
     chat = post(refining, "/v1/chat/completions", model=refined, max_tokens=4,
