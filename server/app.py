@@ -103,7 +103,8 @@ def assemble_runtime(settings: Settings, metrics: Metrics, checkpoint: Any, chec
                                     settings.description_in_prompt)
     queue = RefineQueue(settings.redis_url, settings.refine_queue, settings.refine_job_timeout_s) \
         if settings.redis_url else None
-    refine = RefineService(service, queue, settings.cache_ttl_s, settings.cache_max_blob_bytes)
+    refine = RefineService(service, queue, settings.cache_ttl_s, settings.cache_max_blob_bytes, tokenizer,
+                           settings.max_model_len)
     return Runtime(settings, metrics, cache, service, completions, engine, model_name, checkpoint_name, time.time(),
                    refine)
 

@@ -287,8 +287,8 @@ class RefineService:
     """Turns a refine request into a job (or the cached result) and answers for jobs; never refines itself."""
 
     def __init__(self, adapters: Any, queue: RefineQueue | None, cache_ttl_s: int = 0,
-                 cache_max_blob_bytes: int = 64 * 2**20) -> None:
-        self.adapters, self.queue = adapters, queue
+                 cache_max_blob_bytes: int = 64 * 2**20, tokenizer: Any = None, max_len: int = 2048) -> None:
+        self.adapters, self.queue, self.tokenizer, self.max_len = adapters, queue, tokenizer, max_len
         self.cache_limits = {"ttl_s": cache_ttl_s, "max_blob_bytes": cache_max_blob_bytes}  # as the service's
 
     def available(self) -> RefineQueue:
@@ -299,6 +299,20 @@ class RefineService:
             raise Unavailable("refine needs Redis and a worker: set T2L_REDIS_URL and run `rq worker --url "
                               "REDIS_URL t2l-refine` (make serve does both)", code="refine_unavailable")
         return self.queue
+
+    def check(self, examples: Sequence[Example]) -> None:
+        """A 400 naming the first example that does not fit the context (prompt + answer + EOS > max_len tokens)."""
+        from t2l.prompt import chat_ids, token_ids
+
+        from .failures import BadRequest
+
+        if self.tokenizer is None:
+            return
+        for i, (messages, answer) in enumerate(examples):
+            n = len(chat_ids(self.tokenizer, list(messages))) + len(token_ids(self.tokenizer, answer)) + 1
+            if n > self.max_len:
+                raise BadRequest(f"example {i} is {n} tokens (prompt + output); the limit is {self.max_len}",
+                                 param=f"examples.{i}", code="context_length_exceeded")
 
     async def _call(self, method, *args):
         """A queue call off the event loop; Redis down is a 503 to retry, not a 500."""

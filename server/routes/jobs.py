@@ -46,10 +46,11 @@ async def refine(body: RefineRequest, request: Request) -> JSONResponse:
     if body.steps > limit.refine_max_steps:
         raise BadRequest(f"steps is {body.steps}; the limit is {limit.refine_max_steps}", param="steps")
     rt.refine.available()  # 503 before generating anything when there is no queue
-    start = await rt.completions.adapter_for(body.task, body.adapter_id)
     examples = [(tuple({"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                        for m in e.messages) if e.messages is not None else ({"role": "user", "content": e.input},),
                  e.output) for e in body.examples]
+    rt.refine.check(examples)
+    start = await rt.completions.adapter_for(body.task, body.adapter_id)
     settings = RefineSettings(steps=body.steps, lr=body.lr, holdout_fraction=body.holdout_fraction, seed=body.seed)
     job = await rt.refine.submit(start, examples, settings)
     return _job(job, 200 if job.get("cached") else 202)

@@ -161,6 +161,7 @@ def test_a_queued_job_cancels_and_unknown_jobs_are_404(refining, redis_client, q
     ({"task": TASK, "examples": [{"input": "a", "output": "  "}]}, None),
     ({"task": TASK, "examples": EXAMPLES, "steps": 401}, "steps"),
     ({"task": TASK, "examples": EXAMPLES, "lr": 0}, None),
+    ({"task": TASK, "examples": [EXAMPLES[0], {"input": "word " * 300, "output": "x"}]}, "examples.1"),
 ])
 def test_bad_refine_requests_are_a_clear_400(refining, body, param):
     r = post(refining, "/v1/adapters/refine", **body)
