@@ -8,7 +8,7 @@ Dramatiq bring a broker abstraction and more moving parts for no gain here.
 
     service (POST /v1/adapters/refine)        Redis                            worker (`rq worker t2l-refine`)
     start adapter -> cache (Redis) ---------> t2l:adapter:<start key>
-    RefineQueue.submit(payload) ------------> rq job "refine-<16 hex>" -----> run_refine(payload): load the base,
+    RefineQueue.submit(payload) ------------> rq job "refine-<16 hex>" -----> refine_job.run_refine: load the base,
     GET /v1/jobs/{id} <---------------------- job status + meta (progress)     score, refine, score, put the result
     model=t2l-<refined id> <----------------- t2l:adapter:<refined key> <----- (RedisCache.put, like the service)
 
@@ -100,7 +100,7 @@ class RefineQueue:
         if current is not None:  # the same request ran before and ended (failed, cancelled): run it afresh
             Job.fetch(job_id, connection=self.connection).delete()
         try:  # unique: an atomic check, so two submits at once (a retry, two replicas) queue it once
-            self.queue.enqueue_call("server.refine.run_refine", args=(payload,), job_id=job_id, unique=True,
+            self.queue.enqueue_call("server.refine_job.run_refine", args=(payload,), job_id=job_id, unique=True,
                                     timeout=self.job_timeout_s, result_ttl=self.keep_s, failure_ttl=self.keep_s,
                                     ttl=self.keep_s, meta={"steps": payload["settings"]["steps"], "step": 0,
                                                            "adapter_id": payload["id"], "from": payload["start_id"],
@@ -156,130 +156,6 @@ def _finite(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     return value
-
-
-# ---- the job, in the worker ---------------------------------------------------------------------------------
-def _rows(tokenizer, examples: Sequence[Example], description: str | None = None
-          ) -> tuple[list[tuple[list[int], list[int]]], list[list[int]]]:
-    """Training rows (ids, labels: the answer and EOS only) and the prompts alone, in the served chat format (with
-    `description` above the last user message, as description_in_prompt serves it)."""
-    from hypernet.refine import IGNORE
-    from t2l.prompt import chat_ids, describe_messages, token_ids
-
-    rows, prompts = [], []
-    for messages, answer in examples:
-        prompt = chat_ids(tokenizer, describe_messages(description, list(messages)))
-        target = token_ids(tokenizer, answer) + [tokenizer.eos_token_id]
-        rows.append((prompt + target, [IGNORE] * len(prompt) + target))
-        prompts.append(prompt)
-    return rows, prompts
-
-
-def _exact(tokenizer, answers: Sequence[list[int]], examples: Sequence[Example]) -> float:
-    said = [tokenizer.decode(a, skip_special_tokens=True).strip() for a in answers]
-    return 100.0 * sum(s == answer.strip() for s, (_, answer) in zip(said, examples)) / max(len(examples), 1)
-
-
-def run_refine(payload: dict[str, Any]) -> dict[str, Any]:
-    """The rq job: score the starting adapter on the held-out examples, refine on the rest, score again, store the
-    result in Redis under its key. Progress goes to job.meta after every step."""
-    import torch
-    from rq import get_current_job
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from hypernet import Adapter
-    from hypernet.refine import RefineConfig, greedy_answers, refine_adapter
-    from t2l.assets import prepare_base_model
-
-    from .settings import Settings
-
-    job = get_current_job()
-    settings = RefineSettings(**payload["settings"])
-    examples: list[Example] = [(tuple(m), a) for m, a in payload["examples"]]
-    here = Settings()  # this worker's own device and threads (T2L_DEVICE, T2L_REFINE_THREADS), not the service's
-    if here.refine_threads:
-        torch.set_num_threads(here.refine_threads)
-    cache = lambda op: asyncio.run(_with_cache(payload["redis_url"], payload["cache"], op))  # noqa: E731
-
-    def note(**fields) -> None:
-        if job is not None:
-            job.meta.update(fields)
-            job.save_meta()
-
-    try:
-        blob = cache(lambda c: c.get(payload["start_key"]))
-        if blob is None:
-            raise LookupError(f"the starting adapter {payload['start_id']} is no longer in Redis; send the request "
-                              "again")
-        start = Adapter.from_bytes(blob)
-        path = prepare_base_model(payload["base_model"])  # as the service resolves it, under this worker's T2L_HOME
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        dtype = torch.bfloat16 if here.device.startswith("cuda") else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(here.device).eval()
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        train_at, held_at = holdout_split(examples, settings.holdout_fraction, settings.seed)
-        rows, prompts = _rows(tokenizer, examples)
-        held = [examples[i] for i in held_at]
-        stops = stop_ids(model, tokenizer)
-
-        described = _rows(tokenizer, examples, payload["description"])[1] if payload["description"] else None
-
-        def score(adapter, asked=None) -> float | None:
-            if not held:
-                return None
-            answers = [greedy_answers(model, adapter, [(asked or prompts)[i]], _answer_room(rows[i]), stops)[0]
-                       for i in held_at]  # room for the expected answer and its end, as serving would stop
-            return _exact(tokenizer, answers, held)
-
-        before = score(start)
-        baselines = {"exact_base": score(None), "exact_base_description": score(None, described) if described
-                     else None}
-        note(examples={"train": len(train_at), "held_out": len(held_at)}, scores={"exact_before": before,
-                                                                                 **baselines})
-        config = RefineConfig(steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=settings.seed)
-        refined, losses = refine_adapter(model, start, [rows[i] for i in train_at], config, pad, on_step=lambda p: note(
-            step=p.step, loss=round(p.loss, 4), eta_s=round(p.eta_s, 1) if p.step else None))
-        scores = {**baselines, "exact_before": before, "exact_after": score(refined), "loss_first": losses[0],
-                  "loss_last": losses[-1]}
-        refined.metadata.update({"refined": {"from": payload["start_id"], "examples": len(examples),
-                                             "settings": asdict(settings), "scores": scores}})
-        if refined.metadata.get("coverage"):  # the description's coverage stays; its expected accuracy was the
-            refined.metadata["coverage"] = {**refined.metadata["coverage"], "expected_accuracy": None}  # start's
-        meta = {"key": payload["key"], "description": payload["description"], "base_model": payload["base_model"],
-                "checkpoint": payload["checkpoint"], "created": time.time(),
-                "refined": refined.metadata["refined"]}
-        cache(lambda c: c.put(payload["key"], refined.to_bytes(), payload["id"], meta))
-        note(scores=scores, eta_s=0.0)
-        return {"adapter_id": payload["id"], "scores": scores}
-    except Exception as exc:
-        note(error=f"{type(exc).__name__}: {exc}"[:500])
-        raise
-
-
-def stop_ids(model, tokenizer) -> list[int]:
-    """The ids generation ends on: the generation config's end tokens and the tokenizer's EOS (as HFEngine stops)."""
-    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-    return sorted(ids | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()))
-
-
-def _answer_room(row) -> int:
-    """New tokens to let a held-out answer take: its own length (answer + EOS) and a few more."""
-    from hypernet.refine import IGNORE
-
-    return sum(t != IGNORE for t in row[1]) + 4
-
-
-async def _with_cache(url: str, limits: dict[str, int], operation):
-    """One operation on a RedisCache of its own (an asyncio client belongs to the loop that made it), with the
-    service's expiry and blob limit."""
-    from .cache import RedisCache
-
-    cache = RedisCache(url, limits["ttl_s"], limits["max_blob_bytes"], timeout_s=10.0)
-    try:
-        return await operation(cache)
-    finally:
-        await cache.close()
 
 
 # ---- the service side -----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ class RefineWorker(Worker):
         from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
 
         import hypernet.refine  # noqa: F401
+        import server.refine_job  # noqa: F401
         import t2l.prompt  # noqa: F401
 
         from .settings import Settings

@@ -165,8 +165,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     import importlib
 
-    module = importlib.import_module({"sft": "training.sft", "recon": "training.recon",
-                                      "lora": "training.lora_library", "export": "training.export"}[args.trainer])
+    module = importlib.import_module({"sft": "training.sft", "recon": "training.recon", "lora": "training.lora_library",
+                                      "export": "training.export", "refine": "t2l.refine_command"}[args.trainer])
     return module.main(args.rest)
 
 
@@ -302,9 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("train", help="train: sft (hypernet through the base model), recon (distil a LoRA library), "
-                                     "lora (peft baselines), export (a stopped run's weights as a checkpoint); the "
+                                     "lora (peft baselines), export (a stopped run's weights as a checkpoint), "
+                                     "refine (an adapter on examples, offline); the "
                                      "rest of the line goes to the trainer (--help): --config YAML, --set KEY=VALUE")
-    p.add_argument("trainer", choices=["sft", "recon", "lora", "export"])
+    p.add_argument("trainer", choices=["sft", "recon", "lora", "export", "refine"])
     p.add_argument("rest", nargs=argparse.REMAINDER, help="the trainer's own arguments")
     p.set_defaults(func=_cmd_train)
 

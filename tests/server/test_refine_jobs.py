@@ -180,3 +180,27 @@ def test_without_redis_refine_says_what_it_needs(fast_parts, tmp_path):
         r = client.post("/v1/adapters/refine", json={"task": TASK, "examples": EXAMPLES})
         assert r.status_code == 503 and "T2L_REDIS_URL" in r.json()["error"]["message"]
         assert client.get("/v1/jobs/refine-0000000000000000").status_code == 404
+
+
+def test_t2l_train_refine_does_the_same_offline(tiny_base, tmp_path, capsys):
+    """The CLI refines a PEFT folder on a JSONL of examples with the worker's code and writes a loadable folder."""
+    from hypernet import Adapter, HyperConfig, generate_adapters, init_checkpoint, load_checkpoint
+    from t2l.cli import main
+    from tests.helpers import HashingEncoder
+
+    init_checkpoint(tmp_path / "ckpt", str(tiny_base), str(tiny_base), "test/hashing",
+                    HyperConfig(embed_dim=16, latent_size=16, head_in_size=32), seed=1, head_noise=0.05)
+    start = generate_adapters(load_checkpoint(tmp_path / "ckpt"), HashingEncoder(dim=16), [TASK])[0]
+    start.to_peft(tmp_path / "start")
+    (tmp_path / "ex.jsonl").write_text("".join(json.dumps(e) + "\n" for e in EXAMPLES))
+    assert main(["train", "refine", "--adapter", str(tmp_path / "start"), "--examples", str(tmp_path / "ex.jsonl"),
+                 "--out", str(tmp_path / "out"), "--steps", "3"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["examples"] == 6 and printed["scores"]["exact_after"] is not None  # 6 examples: 1 held out
+    refined = Adapter.from_peft(tmp_path / "out")
+    assert refined.targets == start.targets and any((a != b).any() for a, b in zip(start.b, refined.b))
+    (tmp_path / "bad.jsonl").write_text('{"input": "x"}\n')
+    with pytest.raises(SystemExit):
+        main(["train", "refine", "--adapter", str(tmp_path / "start"), "--examples", str(tmp_path / "bad.jsonl"),
+              "--out", str(tmp_path / "no")])
+    assert "bad.jsonl:1" in capsys.readouterr().err
