@@ -43,9 +43,10 @@ async function postJSON(path, body) {
   return response.json();
 }
 
-// POST a streaming request and call onEvent for every SSE `data:` JSON payload until [DONE].
+// POST (or, without a body, GET) a streaming request; onEvent gets every SSE `data:` JSON payload until [DONE].
 async function stream(path, body, onEvent) {
-  const response = await fetch(path, {method: "POST", headers: headers(), body: JSON.stringify(body)});
+  const init = body === null ? {headers: headers()} : {method: "POST", headers: headers(), body: JSON.stringify(body)};
+  const response = await fetch(path, init);
   if (!response.ok) throw new Error(path + ": " + await errorText(response));
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
@@ -183,6 +184,79 @@ async function submit(event) {
   }
 }
 
+// "input -> output" lines; a line without an arrow is named in the error.
+function parseExamples(text) {
+  const examples = [];
+  text.split("\n").forEach((line, i) => {
+    if (!line.trim()) return;
+    const cut = line.indexOf("->");
+    if (cut < 0 || !line.slice(0, cut).trim() || !line.slice(cut + 2).trim()) {
+      throw new Error("Line " + (i + 1) + " is not `input -> output`.");
+    }
+    examples.push({input: line.slice(0, cut).trim(), output: line.slice(cut + 2).trim()});
+  });
+  if (!examples.length) throw new Error("Write at least one example, `input -> output` per line.");
+  return examples;
+}
+
+const percent = (value) => (typeof value === "number" ? value.toFixed(0) + "%" : "–");
+
+function showJob(job) {
+  const bar = $("refine-progress");
+  bar.hidden = false;
+  bar.max = job.steps || 1;
+  bar.value = job.status === "succeeded" ? bar.max : (job.step || 0);
+  $("refine-status").textContent = job.status === "running" ?
+    "Step " + (job.step || 0) + " of " + job.steps + (job.loss != null ? " · loss " + job.loss.toFixed(3) : "") +
+    (job.eta_s != null ? " · about " + Math.ceil(job.eta_s) + " s left" : "") :
+    job.status === "queued" ? "Waiting for the worker…" : job.status === "succeeded" ?
+    (job.cached ? "Done before: the same refine is cached." : "Done.") : "Refine " + job.status + ".";
+  const scores = job.scores || {};
+  $("refine-scores").hidden = !job.scores;
+  $("score-base").textContent = percent(scores.exact_base);
+  $("score-base-description").textContent = percent(scores.exact_base_description);
+  $("score-before").textContent = percent(scores.exact_before);
+  $("score-after").textContent = percent(scores.exact_after);
+}
+
+async function refine() {
+  const task = $("task").value, prompt = $("prompt").value;
+  $("refine-status").classList.remove("error");
+  let examples;
+  try {
+    if (!task.trim()) throw new Error("Write a task description first.");
+    examples = parseExamples($("refine-examples").value);
+  } catch (error) {
+    $("refine-status").textContent = error.message;
+    $("refine-status").classList.add("error");
+    return;
+  }
+  $("refine-run").disabled = true;
+  $("refined-answer").textContent = "";
+  delete $("refine-panel").dataset.done;
+  try {
+    let job = await postJSON("/v1/adapters/refine", {task, examples});
+    showJob(job);
+    if (job.status !== "succeeded") {
+      await stream("/v1/jobs/" + encodeURIComponent(job.id) + "/events", null, (event) => { job = event; showJob(job); });
+    }
+    if (job.status !== "succeeded") throw new Error(job.error || "The refine job " + job.status + ".");
+    if (prompt.trim()) {
+      const answer = await postJSON("/v1/chat/completions", {
+        model: job.adapter_id, messages: [{role: "user", content: prompt}],
+        max_tokens: Number($("max-tokens").value) || 32, temperature: Number($("temperature").value) || 0,
+      });
+      $("refined-answer").textContent = answer.choices[0].message.content;
+    }
+  } catch (error) {
+    $("refine-status").textContent = error.message;
+    $("refine-status").classList.add("error");
+  } finally {
+    $("refine-run").disabled = false;
+    $("refine-panel").dataset.done = "true";
+  }
+}
+
 async function download(event) {
   if (!config.auth) return; // a plain link works without a key
   event.preventDefault();
@@ -217,6 +291,7 @@ async function init() {
   renderExamples();
   $("form").addEventListener("submit", submit);
   $("download").addEventListener("click", download);
+  $("refine-run").addEventListener("click", refine);
   // Ctrl/Cmd+Enter in a text area submits, like a chat box.
   for (const id of ["task", "prompt"]) {
     $(id).addEventListener("keydown", (e) => {
@@ -228,6 +303,8 @@ async function init() {
     config = {...config, ...(await response.json())};
   } catch (_) { /* defaults */ }
   $("key-field").hidden = !config.auth;
+  $("refine-off").hidden = Boolean(config.refine);
+  $("refine-run").disabled = !config.refine;
   $("in-prompt").checked = Boolean(config.description_in_prompt);
   $("max-tokens").max = String(config.max_tokens_limit);
   $("model-line").textContent = config.model ? "Base model: " + config.model + "; checkpoint: " +

@@ -25,9 +25,12 @@ VISIBLE = "getComputedStyle(document.querySelector('{}')).display !== 'none'"
 SHOTS = os.environ.get("T2L_SCREENSHOTS")  # a folder: the tests also leave their screenshots there
 
 
+QUEUE = f"t2l-refine-playground-{os.getpid()}"  # this module's own refine queue
+
+
 @pytest.fixture(scope="module")
 def served(indexed_checkpoint, redis_client, tmp_path_factory):
-    with serving(tmp_path_factory.mktemp("playground"), indexed_checkpoint) as server:
+    with serving(tmp_path_factory.mktemp("playground"), indexed_checkpoint, refine_queue=QUEUE) as server:
         yield server
 
 
@@ -108,6 +111,54 @@ def test_submit_shows_both_answers_the_adapter_and_its_coverage(served, browser)
     again = results(b)
     assert again["id"] == shown["id"] and again["adapted"] == shown["adapted"]
     assert again["timings"].startswith("cache lookup ") and "generation –" not in again["timings"]
+
+
+def test_refine_from_the_page_shows_progress_the_four_scores_and_the_refined_answer(served, browser, tmp_path):
+    """Examples typed as `input -> output` lines, a real rq worker, the job's scores and the refined adapter's answer
+    (the same as the API gives for it); a malformed line is named before anything is sent."""
+    import subprocess
+    import sys
+
+    from tests.server.conftest import REDIS_URL
+
+    b = browser
+    b.goto(served.url + "/playground")
+    b.wait_for("document.body.dataset.ready === 'true'")
+    fill_and_submit(b, TASK, "cat")
+    b.wait_for("document.querySelector('#status').textContent === 'Done.'", 120)
+    b.type_into("#refine-examples", "cat\ndog -> dogs")
+    b.focus("#refine-run")
+    b.press("Enter")
+    assert "Line 1" in b.wait_for("document.querySelector('#refine-status').textContent || null")
+    b.evaluate("document.querySelector('#refine-examples').value = ''")
+    b.type_into("#refine-examples", "\n".join(f"{w} -> {w}s" for w in ("cat", "dog", "cup", "pen", "hat")))
+    worker = subprocess.Popen([str(Path(sys.executable).parent / "rq"), "worker", "-w",
+                               "server.refine_worker.RefineWorker", "--url", REDIS_URL, QUEUE],
+                              stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        b.focus("#refine-run")
+        b.press("Enter")
+        b.wait_for("document.querySelector('#refine-panel').dataset.done === 'true'", 240)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    shown = b.evaluate("""(() => ({
+        status: document.querySelector('#refine-status').textContent,
+        scores: ['base', 'base-description', 'before', 'after'].map(k => document.querySelector('#score-' + k)
+                                                                         .textContent),
+        answer: document.querySelector('#refined-answer').textContent,
+        bar: [document.querySelector('#refine-progress').value, document.querySelector('#refine-progress').max],
+    }))()""")
+    job = httpx.post(served.url + "/v1/adapters/refine", json={
+        "task": TASK, "examples": [{"input": w, "output": w + "s"} for w in ("cat", "dog", "cup", "pen", "hat")]},
+        timeout=60).json()
+    assert shown["status"] == "Done.", shown
+    assert job["cached"] and shown["bar"][0] == shown["bar"][1] == 40  # the same refine, done: 40 of 40 steps
+    assert all(v.endswith("%") for v in shown["scores"]), shown
+    direct = httpx.post(served.url + "/v1/chat/completions", json={
+        "model": job["adapter_id"], "max_tokens": 6, "messages": [{"role": "user", "content": "cat"}]},
+        timeout=60).json()
+    assert shown["answer"] == direct["choices"][0]["message"]["content"]
 
 
 def test_example_buttons_fill_the_form_from_the_keyboard(served, browser):
