@@ -109,6 +109,13 @@ class Authenticator:
                 return key
         return None
 
+    def caller(self, request: Request) -> str:
+        """Who is asking, as limits count it: the key's name when auth is on, else the client's address."""
+        key = self.identify(request) if self.enabled else None
+        if key is not None:
+            return f"key:{key.name}"
+        return f"ip:{request.client.host if request.client else 'unknown'}"
+
     def check(self, request: Request, scope: str) -> str:
         """The caller's identity (key name, or client address when auth is off), or an APIError."""
         if self.enabled:
@@ -119,9 +126,7 @@ class Authenticator:
             if not key.allows(scope):
                 raise APIError(403, f"API key {key.name!r} lacks the {scope!r} scope", "permission_error",
                                code="insufficient_scope")
-            who = f"key:{key.name}"
-        else:
-            who = f"ip:{request.client.host if request.client else 'unknown'}"
+        who = self.caller(request)
         if self.rate > 0:
             wait = self._buckets.setdefault(who, TokenBucket(self.rate, self.burst)).take()
             if wait > 0:

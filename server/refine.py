@@ -104,10 +104,20 @@ class RefineQueue:
                                     timeout=self.job_timeout_s, result_ttl=self.keep_s, failure_ttl=self.keep_s,
                                     ttl=self.keep_s, meta={"steps": payload["settings"]["steps"], "step": 0,
                                                            "adapter_id": payload["id"], "from": payload["start_id"],
-                                                           "submitted": time.time()})
+                                                           "owner": payload.get("owner"), "submitted": time.time()})
         except DuplicateJobError:
             pass  # another submit of the same request got there first: that job is this one
         return job_id
+
+    def active(self, owner: str) -> int:
+        """Jobs of `owner` queued or running now (their meta names the owner)."""
+        from rq.job import Job
+        from rq.registry import StartedJobRegistry
+
+        ids = [*self.queue.job_ids, *StartedJobRegistry(queue=self.queue).get_job_ids()]
+        jobs = Job.fetch_many(ids, connection=self.connection)
+        return sum(1 for job in jobs if job is not None and job.meta.get("owner") == owner
+                   and STATUS.get(job.get_status(refresh=False).value) in ("queued", "running"))
 
     def status(self, job_id: str) -> dict[str, Any] | None:
         from rq.exceptions import NoSuchJobError
@@ -202,9 +212,10 @@ class RefineService:
             raise Unavailable(f"the job queue (Redis) is not answering: {exc}", code="refine_unavailable",
                               retry_after=5) from exc
 
-    async def submit(self, start: Any, examples: Sequence[Example], settings: RefineSettings) -> dict[str, Any]:
+    async def submit(self, start: Any, examples: Sequence[Example], settings: RefineSettings, owner: str = "",
+                     max_jobs: int = 0) -> dict[str, Any]:
         """The job for refining `start` (an AdapterRecord) on `examples`; status "succeeded" and cached when the
-        result exists already."""
+        result exists already. A new job beyond `max_jobs` of `owner`'s queued or running ones is a 429."""
         from .service import adapter_id_for
 
         key = refine_key(start.key, examples, settings)
@@ -215,10 +226,17 @@ class RefineService:
             return {"id": job_id, "object": "refine.job", "status": "succeeded", "cached": True,
                     "adapter_id": adapter_id, "from": refined.get("from", start.id), "scores": refined.get("scores")}
         queue = self.available()
+        current = await self.status(job_id)
+        if max_jobs and (current is None or current["status"] in TERMINAL) and \
+                await self._call(queue.active, owner) >= max_jobs:
+            from .failures import Busy
+
+            raise Busy(f"{owner} has {max_jobs} refine jobs queued or running (T2L_REFINE_MAX_JOBS_PER_CALLER); "
+                       "wait for one to end or cancel one", code="too_many_jobs", retry_after=5)
         await self.adapters.publish(start)  # the worker reads the starting adapter from Redis
         payload = {"job_id": job_id, "key": key, "id": adapter_id, "start_key": start.key, "start_id": start.id,
                    "description": start.description, "base_model": self.adapters.base_model,
-                   "checkpoint": self.adapters.checkpoint.digest,
+                   "checkpoint": self.adapters.checkpoint.digest, "owner": owner,
                    "redis_url": queue.redis_url, "cache": self.cache_limits, "settings": asdict(settings),
                    "examples": [[list(messages), answer] for messages, answer in examples]}
         await self._call(queue.submit, payload)

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     refine_threads: int = Field(1, description="torch threads of a refine job in the worker (0: torch's default); "
                                                "1 leaves the other cores to serving on a shared machine.")
     refine_job_timeout_s: int = Field(1800, description="A refine job running longer is stopped (failed).")
+    refine_max_jobs_per_caller: int = Field(2, description="Refine jobs one API key (or client, auth off) may have "
+                                                           "queued or running at once (429 beyond).")
     refine_nice: int = Field(10, description="CPU niceness the refine worker adds to itself, so serving on the same "
                                              "cores comes first (0: none, e.g. a worker machine of its own).")
 

@@ -37,7 +37,7 @@ async def _known(request: Request, job_id: str) -> dict:
 @router.post("/v1/adapters/refine", response_model=None, responses={
     202: {"model": RefineJob, "description": "queued (or already queued or running: the same job)", "links": LINKS},
     200: {"model": RefineJob, "description": "the refined adapter exists already (cached: true)"},
-    **guarded(400, 404, 413)})
+    **guarded(400, 404, 413, 429)})
 async def refine(body: RefineRequest, request: Request) -> JSONResponse:
     rt = request.app.state.runtime
     limit = rt.settings
@@ -52,7 +52,8 @@ async def refine(body: RefineRequest, request: Request) -> JSONResponse:
     rt.refine.check(examples)
     start = await rt.completions.adapter_for(body.task, body.adapter_id)
     settings = RefineSettings(steps=body.steps, lr=body.lr, holdout_fraction=body.holdout_fraction, seed=body.seed)
-    job = await rt.refine.submit(start, examples, settings)
+    job = await rt.refine.submit(start, examples, settings, request.app.state.auth.caller(request),
+                                 limit.refine_max_jobs_per_caller)
     return _job(job, 200 if job.get("cached") else 202)
 
 

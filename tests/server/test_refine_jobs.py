@@ -204,3 +204,23 @@ def test_t2l_train_refine_does_the_same_offline(tiny_base, tmp_path, capsys):
         main(["train", "refine", "--adapter", str(tmp_path / "start"), "--examples", str(tmp_path / "bad.jsonl"),
               "--out", str(tmp_path / "no")])
     assert "bad.jsonl:1" in capsys.readouterr().err
+
+
+def test_a_caller_over_its_job_limit_gets_429_until_one_ends(fast_parts, tmp_path, redis_client):
+    from rq import Queue
+
+    queue = f"t2l-refine-limit-{uuid.uuid4().hex[:8]}"
+    try:
+        with fast_serving(fast_parts, tmp_path, refine_queue=queue, refine_max_jobs_per_caller=2) as client:
+            submit = lambda n: client.post("/v1/adapters/refine", json={  # noqa: E731
+                "task": TASK, "examples": EXAMPLES, "steps": n})
+            first, second = submit(1), submit(2)
+            assert first.status_code == second.status_code == 202
+            assert submit(1).status_code == 202  # the same request again is the same job, not a new one
+            third = submit(3)
+            assert third.status_code == 429 and third.headers["retry-after"] == "5"
+            assert third.json()["error"]["code"] == "too_many_jobs"
+            assert client.delete(f"/v1/jobs/{first.json()['id']}").json()["status"] == "cancelled"
+            assert submit(3).status_code == 202
+    finally:
+        Queue(queue, connection=redis_client).empty()
