@@ -200,14 +200,16 @@ bench: setup-cpu
 bench-steps: setup
 	$(BIN)/t2l bench steps
 
-# Refine (issue #22): a T2L start vs a standard LoRA start at equal steps (bench/results/refine.{json,md}, ~10 min),
-# and serving latency with a refine job running (bench/results/refine_latency.{json,md}, ~5 min; needs Redis).
+# Refine (issue #22): a T2L start vs a standard LoRA start at equal steps (bench/results/refine.{json,md}, ~17 min),
+# and serving latency with a refine job running (bench/results/refine_latency.{json,md}, ~2 min; needs Redis;
+# refine_latency_nice0.* is the same with ARGS='--set refine_nice=0 --set out=bench/results/refine_latency_nice0.json').
+# Either takes ARGS='--set KEY=VALUE ...' for its config's fields.
 bench-refine: setup
-	$(BIN)/python -m t2l.bench.refine
+	$(BIN)/python -m t2l.bench.refine $(ARGS)
 
 bench-refine-latency: setup-cpu
 	bash scripts/ensure_redis.sh
-	$(BIN)/python -m t2l.bench.refine_latency
+	$(BIN)/python -m t2l.bench.refine_latency $(ARGS)
 
 bench-smoke: setup
 	bash scripts/ensure_redis.sh

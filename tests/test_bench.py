@@ -170,3 +170,31 @@ def test_cache_bench_measures_the_served_service(monkeypatch, tmp_path):
     assert service.max_chars == defaults["max_description_chars"] and service.lock_ttl_ms == defaults["lock_ttl_ms"]
     assert service.cache.memory.max_bytes == defaults["cache_max_bytes"] and service.cache.redis is None
     assert out["service"]["differs_from_served"] == {} and out["service_memory_hit"]["n"] == 2
+
+
+def test_bench_main_takes_the_config_style_and_writes_both_results_files(tmp_path, capsys):
+    """python -m t2l.bench.<name>: --set fields of its config (tuples from YAML lists), then the .json and .md."""
+    import json
+
+    import pytest
+
+    from t2l.bench.refine import RefineBenchConfig, markdown
+    from t2l.bench.report import bench_main
+
+    seen = []
+
+    def run(config):
+        seen.append(config)
+        return {"config": {"examples": 8, "eval_examples": 10, "lr": 1e-3, "seed": 0, "checkpoint": "c",
+                           "steps": list(config.steps)}, "tasks": ["t"], "seconds": 1.0,
+                "mean_exact": {"t2l@0": 0.0, "lora@0": 0.0, "t2l@5": 10.0, "lora@5": 0.0},
+                "t2l_better_tasks": {0: 0, 5: 1}, "lora_better_tasks": {0: 0, 5: 0}}
+
+    out = tmp_path / "refine.json"
+    assert bench_main(["--set", "steps=[0, 5]", "--set", f"out={out}"], "p", "doc", RefineBenchConfig, run,
+                      markdown) == 0
+    assert seen[0].steps == (0, 5) and seen[0].tasks == RefineBenchConfig().tasks
+    assert json.loads(out.read_text())["mean_exact"]["t2l@5"] == 10.0
+    assert "| 5 | 10.0 | 0.0 | 1 | 0 |" in out.with_suffix(".md").read_text() and "| 5 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench_main(["--set", "nope=1"], "p", "doc", RefineBenchConfig, run, markdown)

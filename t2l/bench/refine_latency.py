@@ -9,7 +9,6 @@ running at the end). Writes bench/results/refine_latency.{json,md}: p50, p95 and
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
@@ -24,10 +23,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+from training.config import ConfigFile
+
 
 @dataclass
-class LatencyBenchConfig:
-    """One run; the defaults take ~5 minutes on 2 cores (most of it starting vLLM)."""
+class LatencyBenchConfig(ConfigFile):
+    """One run; the defaults take ~2 minutes on 2 cores (most of it starting vLLM). bench/results/refine_latency.json
+    is the defaults' run, refine_latency_nice0.json the same with --set refine_nice=0."""
 
     requests: int = 30  # timed completions per phase
     max_tokens: int = 16
@@ -63,7 +65,6 @@ def run_latency_bench(config: LatencyBenchConfig) -> dict:
     env = {**os.environ, "T2L_PORT": str(port), "T2L_AUTH": "off", "T2L_REDIS_URL": config.redis_url,
            "T2L_REFINE_QUEUE": queue, "T2L_LOG_LEVEL": "warning"}
     base, logs = f"http://127.0.0.1:{port}", Path(tempfile.gettempdir()) / "t2l-refine-latency.log"
-    Path(config.out).parent.mkdir(parents=True, exist_ok=True)
     with open(logs, "w") as log:
         server = subprocess.Popen([str(bin_dir / "t2l"), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
         worker = subprocess.Popen([str(bin_dir / "rq"), "worker", "-w", "server.refine_worker.RefineWorker", "--url",
@@ -134,16 +135,10 @@ def markdown(result: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m t2l.bench.refine_latency", description=__doc__.splitlines()[0])
-    for name, value in asdict(LatencyBenchConfig()).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
-    config = LatencyBenchConfig(**vars(parser.parse_args(argv)))
-    result = run_latency_bench(config)
-    out = Path(config.out)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
-    return 0
+    from t2l.bench.report import bench_main
+
+    return bench_main(argv, "python -m t2l.bench.refine_latency", __doc__, LatencyBenchConfig, run_latency_bench,
+                      markdown)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""The markdown summary and plots of a bench results file."""
+"""The markdown summary and plots of a bench results file, and what every `python -m t2l.bench.<name>` shares:
+its config from the command line and its results files."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 
 def _ms(d: dict | None) -> str:
@@ -115,3 +118,29 @@ def write_report(results: dict, out_json: Path) -> list[Path]:
     fig.savefig(png, dpi=110)
     plt.close(fig)
     return written + [png]
+
+
+def write_results(result: dict, out: str | Path, markdown_of: Callable[[dict], str]) -> Path:
+    """`out` (bench/results/<name>.json) and the markdown table beside it (.md); returns `out`."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    path.with_suffix(".md").write_text(markdown_of(result))
+    return path
+
+
+def bench_main(argv: Sequence[str] | None, prog: str, doc: str, config_cls: type, run: Callable[[Any], dict],
+               markdown_of: Callable[[dict], str]) -> int:
+    """A benchmark's command line in the project's one config style (--config YAML, --set KEY=VALUE of
+    `config_cls`): run it, write its results files (the config's `out`) and print the table."""
+    import argparse
+
+    from training.config import add_config_arguments, config_from_args
+
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    add_config_arguments(parser, config_cls.__name__)
+    config = config_from_args(config_cls, parser.parse_args(argv), parser)
+    result = run(config)
+    write_results(result, config.out, markdown_of)
+    print(markdown_of(result))
+    return 0

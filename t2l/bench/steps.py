@@ -12,7 +12,6 @@ Writes bench/results/steps.json and steps.md.
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 import time
@@ -136,11 +135,9 @@ def run_step_bench(config: StepBenchConfig) -> Path:
     result = {"bench": "steps", "config": asdict(config), "recipe": sft.to_dict(), "samples_per_step": run.plan.per_step,
               "matmul": peak, "summary": summary, "steps": arms,
               "note": "paired: every draw timed in both arms, alternating which goes first; medians over draws"}
-    out = Path(config.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    out.with_suffix(".md").write_text(steps_markdown(result))
-    return out
+    from t2l.bench.report import write_results
+
+    return write_results(result, config.out, steps_markdown)
 
 
 def steps_markdown(result: dict) -> str:
