@@ -50,16 +50,10 @@ def standard_start(adapter, seed: int):
 
 
 def _rows(tokenizer, examples) -> tuple[list, list]:
-    from hypernet.refine import IGNORE
-    from t2l.prompt import prompt_ids, token_ids
+    """The worker's rows and prompts (server.refine_job.example_rows) for task examples sent as one user turn."""
+    from server.refine_job import example_rows
 
-    rows, prompts = [], []
-    for e in examples:
-        prompt = prompt_ids(tokenizer, e.input)
-        target = token_ids(tokenizer, e.target) + [tokenizer.eos_token_id]
-        rows.append((prompt + target, [IGNORE] * len(prompt) + target))
-        prompts.append(prompt)
-    return rows, prompts
+    return example_rows(tokenizer, [(({"role": "user", "content": e.input},), e.target) for e in examples])
 
 
 def _exact(model, tokenizer, adapter, prompts, examples, max_new_tokens: int) -> float:
