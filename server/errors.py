@@ -50,10 +50,12 @@ MEANING: dict[int, str] = {
     403: "The API key lacks the scope this operation needs (code insufficient_scope).",
     404: "No such adapter or model (code model_not_found for `model`).",
     413: "The body is over T2L_MAX_BODY_BYTES (code body_too_large).",
-    429: "Refused at once: too many requests wait for a generation slot (code server_busy), or the caller is over "
-         "its rate limit (code rate_limit_exceeded).",
+    429: "Refused at once: too many requests wait for a generation slot (code server_busy), the caller is over "
+         "its rate limit (code rate_limit_exceeded), or has T2L_REFINE_MAX_JOBS_PER_CALLER refine jobs queued or "
+         "running (code too_many_jobs).",
     503: "Not now: the service is starting or failed to start (type service_unavailable), no generation slot came "
-         "free within T2L_QUEUE_TIMEOUT_S (code queue_timeout), or the engine failed (code engine_error).",
+         "free within T2L_QUEUE_TIMEOUT_S (code queue_timeout), the engine failed (code engine_error), or the "
+         "refine queue is missing or not answering (code refine_unavailable).",
     504: "The generation ran past T2L_REQUEST_TIMEOUT_S (code timeout).",
 }
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "required": True,
