@@ -130,7 +130,8 @@ class DescriptionIndex:
 
     def set_accuracy(self, accuracy: dict[str, float]) -> None:
         """Measured exact match (%) per training task; tasks the index does not hold are ignored."""
-        self.accuracy = {t: float(v) for t, v in accuracy.items() if t in set(self.tasks)}
+        held = set(self.tasks)
+        self.accuracy = {t: float(v) for t, v in accuracy.items() if t in held}
         self._measured = torch.tensor([t in self.accuracy for t in self.tasks], dtype=torch.bool)
 
     @property

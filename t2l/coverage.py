@@ -241,7 +241,8 @@ def write_checkpoint_accuracy(folder: Path, eval_json: str | None = None, method
     index = load_checkpoint(folder).description_index
     if index is None:
         raise ValueError(f"{folder} has no description index: run `t2l checkpoint index {folder}` first")
-    missing = sorted(set(scores) - set(index.tasks))
-    digest = write_task_accuracy(folder, {t: v for t, v in scores.items() if t in set(index.tasks)}, record)
+    held = set(index.tasks)
+    missing = sorted(set(scores) - held)
+    digest = write_task_accuracy(folder, {t: v for t, v in scores.items() if t in held}, record)
     return {"written": str(folder / "accuracy.json"), "digest": digest, "tasks": len(scores) - len(missing),
             "not_in_index": missing[:5]}
