@@ -177,6 +177,7 @@ def create_app(settings: Settings | None = None, build: RuntimeBuilder = build_r
                   description="Text-to-LoRA: a task description becomes a LoRA adapter, served by a multi-LoRA "
                               "engine. OpenAI-compatible, with an optional `task` field.")
     app.state.settings, app.state.metrics, app.state.startup_error = settings, metrics, None
+    app.state.draining = False  # set by server.serve on the first SIGTERM when drain_s > 0
     app.state.auth = Authenticator.from_settings(settings)
     install_error_handlers(app)
 

@@ -300,7 +300,7 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ok", "degraded", "engine_failed", "starting", "failed"]
+    status: Literal["ok", "degraded", "engine_failed", "starting", "failed", "draining"]
     ready: bool
     error: str | None = Field(None, description="while not ready: why startup failed, or null while starting")
     engine: dict[str, Any] | None = None

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     queue_timeout_s: float = Field(60.0, description="Longest wait for a generation slot (503 beyond).")
     request_timeout_s: float = Field(300.0, description="Longest generation of one completion (504 beyond).")
     shutdown_grace_s: int = Field(30, description="On SIGTERM, how long in-flight requests may finish.")
+    drain_s: float = Field(0.0, ge=0, description="On SIGTERM, how long /ready answers 503 (draining) while requests "
+                                                 "are still served, before the graceful shutdown (behind a balancer).")
     refine_queue: str = Field("t2l-refine", description="rq queue of refine jobs on redis_url (workers: `rq worker "
                                                         "--url REDIS_URL t2l-refine`); refine needs redis_url.")
     refine_max_examples: int = Field(256, description="Most examples one refine request may send.")

@@ -146,19 +146,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
-    import uvicorn
-
     from server.app import create_app
+    from server.serve import serve
     from server.settings import Settings
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "engine": args.engine,
                                    "checkpoint": args.checkpoint}.items() if v is not None}
     settings = Settings(**overrides)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # On SIGTERM uvicorn stops accepting, lets in-flight requests finish (up to the grace period), then the
-    # lifespan closes the engine: nothing in flight is lost on a rolling update.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=settings.shutdown_grace_s)
+    # SIGTERM: drain (T2L_DRAIN_S), then uvicorn stops accepting and lets in-flight requests finish (up to the grace
+    # period), then the lifespan closes the engine: nothing in flight is lost on a rolling update.
+    serve(create_app(settings), settings)
     return 0
 
 

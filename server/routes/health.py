@@ -1,4 +1,4 @@
-"""/health (liveness), /ready (engine + cache; 503 until ready or when the engine fails), /metrics."""
+"""/health (liveness), /ready (engine + cache; 503 until ready, when the engine fails or while draining), /metrics."""
 
 from __future__ import annotations
 
@@ -25,10 +25,13 @@ async def health(request: Request) -> JSONResponse:
 
 
 @router.get("/ready", response_model=None, responses={
-    200: {"model": Readiness}, 503: {"model": Readiness, "description": "starting, startup failed, or the engine "
-                                                                        "failed"}})
+    200: {"model": Readiness}, 503: {"model": Readiness, "description": "starting, startup failed, the engine "
+                                                                        "failed, or draining before a shutdown"}})
 async def ready(request: Request) -> JSONResponse:
     rt = getattr(request.app.state, "runtime", None)
+    if getattr(request.app.state, "draining", False):
+        # out of the balancer's rotation; requests that still arrive are served until the shutdown (server/serve.py)
+        return JSONResponse({"status": "draining", "ready": False, "error": None}, status_code=503)
     if rt is None or not rt.ready:
         error = request.app.state.startup_error
         return JSONResponse({"status": "failed" if error else "starting", "ready": False, "error": error},
