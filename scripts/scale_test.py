@@ -1,0 +1,458 @@
+"""`make scale-test`: several app replicas behind HAProxy, one Redis and a `vllm serve` resolver replica, for real
+(deploy/docker/compose.scale.yml over docker-compose.yml), checked from the host through the balancer on 127.0.0.1.
+
+Steps (each timed; results in bench/results/scale.json):
+  1. engine, bases (+ HAProxy: public LB_IMAGE, else built from Debian packages), wheelhouse and the cpu image with
+     the layer cache: the same steps as `make docker-test` (scripts/docker_test.py), which CI runs first with KEEP=1
+  2. `up` with --scale t2l-cpu=N (default 2) and no refine worker, until every container is healthy and HAProxy has
+     every replica up
+  3. checks through the balancer:
+     - one new description sent to every replica at once -> exactly one hypernetwork pass in all (summed from each
+       replica's /metrics, read inside its container) and every replica answered some of them
+     - an adapter generated through one replica is answered by another with `cached: true`
+     - the vllm serve replica answers `model: t2l-<id>` for an adapter it never saw generated (resolved from Redis)
+     - a bounded load (concurrency C for at least D s) during which one app replica is stopped with SIGTERM (it
+       drains: HAProxy takes it out), started again, then Redis is restarted: 0 failed, 0 lost, p50/p99 per phase
+  4. tear down: containers, network, volumes; the images it built (all of them with --clean); a dockerd it started
+Standard library only. Exit status 0 only when every check passed and no request was lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import datetime as dt
+import http.client
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docker_harness import (DOCKER_DIR, LOCAL_BASES, ROOT, TASK, checkpoints_snapshot, compose_default,  # noqa: E402
+                            free_port, image_bytes, log, run)
+from docker_test import DockerTest  # noqa: E402
+
+PROJECT = "t2l-scale-test"
+APP, REDIS, LB, RESOLVER = "t2l-cpu", "redis", "lb", "vllm-resolver"
+SCALE_FILE = DOCKER_DIR / "compose.scale.yml"
+MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+METRIC = re.compile(r'^(t2l_hypernet_batch_size_count|t2l_cache_lookups_total\{source="(\w+)"\}|'
+                    r't2l_requests_total\{route="([^"]+)",status="(\d+)"\})\s+(\S+)$')
+
+
+class Balancer:
+    """HTTP through the balancer's published ports; thread-safe counts of requests sent and lost (no answer)."""
+
+    def __init__(self, app_port: int, vllm_port: int, stats_port: int):
+        self.ports = {"app": app_port, "vllm": vllm_port, "stats": stats_port}
+        self.sent = self.lost = 0
+        self._lock = threading.Lock()
+
+    def call(self, method: str, path: str, body: dict | None = None, port: str = "app", timeout: float = 300,
+             count: bool = True) -> tuple[int, dict | str, dict]:
+        """(status, JSON or text, headers with lower-case names: HAProxy sends them lower-cased)."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"http://127.0.0.1:{self.ports[port]}{path}", data=data, method=method,
+                                     headers={"content-type": "application/json"} if data else {})
+        if count:
+            with self._lock:
+                self.sent += 1
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                raw, status = resp.read().decode(), resp.status
+                headers = {k.lower(): v for k, v in resp.headers.items()}
+        except urllib.error.HTTPError as exc:
+            raw, status, headers = exc.read().decode(), exc.code, {k.lower(): v for k, v in exc.headers.items()}
+        except (OSError, http.client.HTTPException):
+            if count:
+                with self._lock:
+                    self.lost += 1
+            raise
+        try:
+            return status, json.loads(raw), headers
+        except ValueError:
+            return status, raw, headers
+
+    def servers(self, backend: str) -> dict[str, str]:
+        """HAProxy's view of a backend: server name -> status (UP, DOWN, MAINT, ...) for the slots with an address."""
+        _, text, _ = self.call("GET", "/stats;csv", port="stats", timeout=10, count=False)
+        lines = str(text).lstrip("# ").splitlines()
+        header = lines[0].split(",")
+        rows = [dict(zip(header, line.split(","))) for line in lines[1:] if line]
+        return {r["svname"]: r["status"] for r in rows if r["pxname"] == backend
+                and r["svname"] not in ("FRONTEND", "BACKEND") and r.get("addr") not in ("", None)
+                and not r["status"].startswith("MAINT")}
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+class ScaleTest:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.t0 = time.monotonic()
+        # the image steps are docker-test's own (always the reduced kind: a matching wheelhouse and the layer cache)
+        self.builder = DockerTest(argparse.Namespace(**{**vars(args), "reuse": True, "gpu_builder": False,
+                                                        "gpu_only": False}))
+        self.result: dict = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                             "command": "make scale-test", "replicas": args.replicas, "steps_s": {}, "checks": [],
+                             "failed": 0, "lost": 0}
+        self.env = dict(os.environ)
+        self.files: list[Path] = []
+        self.up = False
+        self.lb: Balancer | None = None
+        self.snapshot: Path | None = None
+
+    # -- helpers
+    def step(self, name: str, start: float) -> float:
+        seconds = round(time.monotonic() - start, 1)
+        self.result["steps_s"][name] = seconds
+        log(f"{name}: {seconds} s")
+        return seconds
+
+    def dc(self, *args: str, timeout: float = 600, check: bool = True):
+        files = [a for f in self.files for a in ("-f", str(f))]
+        return run([*self.builder.compose, "-p", PROJECT, "--project-directory", str(ROOT), *files, "--profile", "cpu",
+                    *args], timeout=timeout, check=check, env=self.env)
+
+    def containers(self, service: str) -> list[str]:
+        return self.dc("ps", "-a", "-q", service).stdout.split()
+
+    def state(self, cid: str) -> str:
+        return run(["docker", "inspect", "--format", "{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}"
+                    "{{end}}", cid], check=False, timeout=30).stdout.strip()
+
+    def wait_healthy(self, cids: list[str], timeout: float) -> float:
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            states = [self.state(c) for c in cids]
+            if all(s == "running/healthy" for s in states):
+                return round(time.monotonic() - start, 1)
+            for cid, s in zip(cids, states):
+                if s.startswith(("exited", "dead")):
+                    logs = run(["docker", "logs", "--tail", "40", cid], check=False)
+                    raise RuntimeError(f"{cid[:12]}: {s}\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
+            time.sleep(2)
+        raise TimeoutError(f"not healthy within {timeout:.0f} s: {[self.state(c) for c in cids]}")
+
+    def wait_lb(self, backend: str, up: int, timeout: float = 120) -> float:
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            try:
+                if sum(s == "UP" for s in self.lb.servers(backend).values()) == up:
+                    return round(time.monotonic() - start, 1)
+            except (OSError, http.client.HTTPException, KeyError, IndexError):
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"HAProxy backend {backend}: not {up} servers UP within {timeout:.0f} s: "
+                           f"{self.lb.servers(backend)}")
+
+    def replica_metrics(self) -> dict[str, dict[str, float]]:
+        """Each app replica's /metrics, read inside its container (the replicas publish no port): container ->
+        hypernet passes, cache lookups by source, requests by route."""
+        probe = ("import urllib.request as u; "
+                 "print(u.urlopen('http://127.0.0.1:8000/metrics', timeout=10).read().decode())")
+        out = {}
+        for cid in self.containers(APP):
+            if not self.state(cid).startswith("running"):
+                continue
+            text = run(["docker", "exec", cid, "python", "-c", probe], timeout=60).stdout
+            values: dict[str, float] = {}
+            for line in text.splitlines():
+                m = METRIC.match(line)
+                if not m:
+                    continue
+                key = ("hypernet_passes" if m.group(2) is None and m.group(3) is None else
+                       f"lookups_{m.group(2)}" if m.group(2) else f"requests {m.group(3)}")
+                values[key] = values.get(key, 0.0) + float(m.group(5))
+            out[cid[:12]] = values
+        return out
+
+    def check(self, name: str, fn) -> dict | None:
+        log(f"check {name}")
+        start = time.monotonic()
+        entry = {"name": name, "ok": False}
+        try:
+            entry.update(ok=True, detail=fn())
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded and the run goes on
+            entry["error"] = f"{type(exc).__name__}: {exc}"[:3000]
+        entry["seconds"] = round(time.monotonic() - start, 1)
+        log(f"check {name}: {'ok' if entry['ok'] else 'FAILED ' + entry.get('error', '')}")
+        self.result["checks"].append(entry)
+        return entry.get("detail")
+
+    # -- 2. the stack
+    def stack_up(self) -> None:
+        bases = self.builder.bases_chosen
+        ports = {"app": free_port(), "vllm": free_port(), "stats": free_port()}
+        self.lb = Balancer(ports["app"], ports["vllm"], ports["stats"])
+        self.snapshot = checkpoints_snapshot(PROJECT)
+        self.env.update(T2L_HOST_PORT=str(ports["app"]), T2L_RESOLVER_HOST_PORT=str(ports["vllm"]),
+                        LB_STATS_HOST_PORT=str(ports["stats"]), T2L_BIND="127.0.0.1", T2L_AUTH="off",
+                        REDIS_IMAGE=bases["redis"]["image"], LB_IMAGE=bases["haproxy"]["image"],
+                        T2L_CHECKPOINTS_DIR=str(self.snapshot))
+        self.env.pop("COMPOSE_PROFILES", None)
+        self.files = [ROOT / "docker-compose.yml", SCALE_FILE]
+        if tuple(int(x) for x in self.builder.result["engine"]["api"].split(".")) < (1, 44):
+            self.files.append(DOCKER_DIR / "compose.engine-pre25.yml")  # Docker Engine < 25: no start_interval
+        self.result["compose"] = {"project": PROJECT, "files": [str(f.relative_to(ROOT)) for f in self.files],
+                                  "published": {k: f"127.0.0.1:{v}" for k, v in ports.items()},
+                                  "lb_image": self.env["LB_IMAGE"], "redis_image": self.env["REDIS_IMAGE"]}
+        start = time.monotonic()
+        self.up = True
+        self.dc("up", "-d", "--no-build", "--scale", f"{APP}={self.args.replicas}", "--scale", "worker-cpu=0",
+                timeout=900)
+        apps = self.containers(APP)
+        assert len(apps) == self.args.replicas, apps
+        healthy = self.wait_healthy([*apps, *self.containers(RESOLVER), *self.containers(REDIS)],
+                                    self.args.healthy_timeout)
+        lb_s = self.wait_lb("t2l", self.args.replicas)
+        self.wait_lb("vllm", 1)
+        self.result["time_to_healthy_s"] = {"containers": healthy, "lb_all_up_after": lb_s}
+        self.step("compose_up_to_healthy", start)
+
+    # -- 3. checks
+    def checks(self) -> None:
+        lb, state = self.lb, {}
+
+        def lb_sees_every_replica():
+            servers = lb.servers("t2l")
+            assert sum(s == "UP" for s in servers.values()) == self.args.replicas, servers
+            status, out, headers = lb.call("GET", "/ready")
+            assert status == 200 and out["cache"]["state"] == "redis", out
+            return {"t2l": servers, "vllm": lb.servers("vllm"), "answered_by": headers.get("x-t2l-backend")}
+
+        def single_flight_across_replicas():
+            task = f"{TASK} (scale test {time.time_ns()})"
+            before = self.replica_metrics()
+            n = 4 * self.args.replicas
+            with cf.ThreadPoolExecutor(n) as pool:
+                answers = list(pool.map(lambda _: lb.call("POST", "/v1/adapters", {"task": task}), range(n)))
+            after = self.replica_metrics()
+            assert all(a[0] == 200 for a in answers), [a[:2] for a in answers if a[0] != 200]
+            ids = {a[1]["id"] for a in answers}
+            backends = {a[2].get("x-t2l-backend") for a in answers}
+            passes = sum(after[c].get("hypernet_passes", 0) - before[c].get("hypernet_passes", 0) for c in after)
+            served = {c: after[c].get("requests /v1/adapters", 0) - before[c].get("requests /v1/adapters", 0)
+                      for c in after}
+            state["id"] = ids.pop() if len(ids) == 1 else None
+            assert state["id"] and not ids, ids
+            assert all(v >= 1 for v in served.values()) and len(backends) == self.args.replicas, (served, backends)
+            assert passes == 1, f"{passes} hypernetwork passes for one description across replicas"
+            return {"requests": n, "id": state["id"], "hypernet_passes": passes, "answered_per_replica": served,
+                    "backends": sorted(backends),
+                    "lookups": {c: {k: after[c].get(k, 0) - before[c].get(k, 0) for k in after[c]
+                                    if k.startswith("lookups_")} for c in after}}
+
+        def cached_on_another_replica():
+            task = f"Spell the word backwards. (scale test {time.time_ns()})"
+            status, first, h1 = lb.call("POST", "/v1/adapters", {"task": task})
+            assert status == 200 and first["cached"] is False, (status, first)
+            for _ in range(4 * self.args.replicas):
+                status, other, h2 = lb.call("POST", "/v1/adapters", {"task": task})
+                if h2.get("x-t2l-backend") != h1.get("x-t2l-backend"):
+                    break
+            else:
+                raise AssertionError(f"every answer came from {h1.get('X-T2L-Backend')}")
+            assert status == 200 and other["cached"] is True and other["id"] == first["id"], other
+            status, chat, h3 = lb.call("POST", "/v1/chat/completions", {
+                "model": first["id"], "max_tokens": 4, "temperature": 0,
+                "messages": [{"role": "user", "content": "lamp"}]})
+            assert status == 200 and chat["model"] == first["id"], (status, chat)
+            return {"id": first["id"], "generated_by": h1.get("x-t2l-backend"),
+                    "cached_from": h2.get("x-t2l-backend"), "chat_by": h3.get("x-t2l-backend")}
+
+        def resolver_serves_by_id():
+            adapter = state.get("id")
+            assert adapter, "no adapter from the single-flight check"
+            status, out, headers = lb.call("POST", "/v1/completions", {
+                "model": adapter, "prompt": "Ohio", "max_tokens": 4, "temperature": 0}, port="vllm")
+            assert status == 200 and out["model"] == adapter, (status, out)
+            missing = "t2l-" + "0" * 16
+            status_missing, body, _ = lb.call("POST", "/v1/completions", {
+                "model": missing, "prompt": "Ohio", "max_tokens": 4}, port="vllm")
+            assert status_missing == 404, (status_missing, body)
+            return {"model": out["model"], "text": out["choices"][0]["text"], "by": headers.get("x-t2l-backend"),
+                    "unknown_id_status": status_missing}
+
+        def load_with_restarts():
+            return self.load()
+
+        self.check("lb_sees_every_replica", lb_sees_every_replica)
+        self.check("one_hypernet_pass_across_replicas", single_flight_across_replicas)
+        self.check("cached_on_another_replica", cached_on_another_replica)
+        self.check("vllm_resolver_serves_by_id", resolver_serves_by_id)
+        self.check("load_replica_sigterm_restart_redis_restart", load_with_restarts)
+
+    def load(self) -> dict:
+        """Concurrency C of chat completions on a few cached descriptions while the phases run in order."""
+        lb = self.lb
+        tasks = [f"Load task {i}: answer with the antonym of the given word." for i in range(4)]
+        for task in tasks:  # generated once before the load: the load measures serving, not the hypernetwork
+            assert lb.call("POST", "/v1/adapters", {"task": task})[0] == 200
+        phase = {"name": "steady"}
+        records: list[tuple[str, float, int | None]] = []  # (phase, ms, status or None when lost)
+        stop = threading.Event()
+        rec_lock = threading.Lock()
+
+        def worker(wid: int) -> None:
+            i = 0
+            while not stop.is_set():
+                body = {"model": MODEL, "task": tasks[(wid + i) % len(tasks)], "max_tokens": 4, "temperature": 0,
+                        "messages": [{"role": "user", "content": ["hot", "tall", "early", "open"][i % 4]}]}
+                name, t = phase["name"], time.monotonic()
+                try:
+                    status = lb.call("POST", "/v1/chat/completions", body, timeout=120)[0]
+                except (OSError, http.client.HTTPException):
+                    status = None
+                with rec_lock:
+                    records.append((name, (time.monotonic() - t) * 1000, status))
+                i += 1
+
+        threads = [threading.Thread(target=worker, args=(w,), daemon=True) for w in range(self.args.concurrency)]
+        start = time.monotonic()
+        for t in threads:
+            t.start()
+        events: dict = {}
+        target = self.containers(APP)[0]
+        try:
+            time.sleep(self.args.steady_s)
+            phase["name"] = "replica_sigterm"
+            t = time.monotonic()
+            stopper = threading.Thread(target=lambda: events.update(
+                stop_rc=run(["docker", "stop", "-t", "60", target], check=False, timeout=180).returncode))
+            stopper.start()
+            events["lb_marked_down_s"] = self.wait_lb("t2l", self.args.replicas - 1, timeout=60)
+            stopper.join(200)
+            events["stop_s"] = round(time.monotonic() - t, 1)
+            events["exit_code"] = run(["docker", "inspect", "--format", "{{.State.ExitCode}}", target]).stdout.strip()
+            phase["name"] = "replica_down"
+            time.sleep(5)
+            phase["name"] = "replica_restart"
+            t = time.monotonic()
+            run(["docker", "start", target], timeout=120)
+            self.wait_healthy([target], self.args.healthy_timeout)
+            events["lb_back_up_s"] = round(self.wait_lb("t2l", self.args.replicas) + time.monotonic() - t, 1)
+            phase["name"] = "redis_restart"
+            t = time.monotonic()
+            self.dc("restart", REDIS, timeout=120)
+            self.wait_healthy(self.containers(REDIS), 120)
+            events["redis_restart_s"] = round(time.monotonic() - t, 1)
+            phase["name"] = "after"
+            remaining = self.args.load_s - (time.monotonic() - start)
+            time.sleep(max(10.0, remaining))
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(150)
+        phases = {}
+        for name in dict.fromkeys(r[0] for r in records):
+            rows = [r for r in records if r[0] == name]
+            ok = [ms for _, ms, status in rows if status == 200]
+            failed: dict[str, int] = {}
+            for _, _, status in rows:
+                if status not in (200, None):
+                    failed[str(status)] = failed.get(str(status), 0) + 1
+            phases[name] = {"sent": len(rows), "ok": len(ok), "failed": failed,
+                            "lost": sum(status is None for _, _, status in rows),
+                            "p50_ms": percentile(ok, 0.5), "p99_ms": percentile(ok, 0.99)}
+        total_failed = sum(sum(p["failed"].values()) for p in phases.values())
+        total_lost = sum(p["lost"] for p in phases.values())
+        latencies = [ms for _, ms, status in records if status == 200]
+        detail = {"concurrency": self.args.concurrency, "seconds": round(time.monotonic() - start, 1),
+                  "requests": len(records), "failed": total_failed, "lost": total_lost,
+                  "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+                  "phases": phases, "events": events}
+        self.result["load"] = detail
+        assert events.get("stop_rc") == 0 and events.get("exit_code") in ("0", "143"), events
+        assert total_failed == 0 and total_lost == 0, detail
+        return detail
+
+    # -- 4. teardown
+    def teardown(self) -> None:
+        start = time.monotonic()
+        done = {}
+        if self.up:
+            done["compose_down"] = self.dc("down", "-v", "--remove-orphans", "--timeout", "60", timeout=300,
+                                           check=False).returncode == 0
+            left = run(["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}"],
+                       check=False).stdout.split()
+            done["left_containers"] = len(left)
+        if self.snapshot is not None:
+            shutil.rmtree(self.snapshot, ignore_errors=True)
+        if self.args.clean:  # CI: docker-test kept its images for this run; now they all go
+            for image in ["t2l:0.1.0-cpu", *LOCAL_BASES.values(), "t2l-local/debian:bookworm-minbase"]:
+                if image_bytes(image) is not None and image not in self.builder.built_images:
+                    self.builder.built_images.append(image)
+        self.result["teardown"] = done
+        self.step("teardown", start)
+        self.builder.teardown()  # the images it built, and a dockerd it started
+
+    def main(self) -> int:
+        error = None
+        try:
+            self.builder.engine()
+            self.builder.bases(extra={"haproxy": compose_default("LB_IMAGE", SCALE_FILE)})
+            self.builder.wheelhouse()
+            self.builder.image_build()
+            self.stack_up()
+            self.checks()
+        except Exception as exc:  # noqa: BLE001 - recorded, torn down, non-zero exit
+            error = f"{type(exc).__name__}: {exc}"
+            log(f"ERROR {error}")
+            if self.up:
+                self.result["logs_tail"] = self.dc("logs", "--tail", "30", check=False).stdout[-8000:]
+        finally:
+            try:
+                self.teardown()
+            except Exception as exc:  # noqa: BLE001
+                error = error or f"teardown: {exc}"
+        for key in ("engine", "bases", "build"):
+            if key in self.builder.result:
+                self.result[key] = self.builder.result[key]
+        self.result["steps_s"] = {**self.builder.result["steps_s"], **self.result["steps_s"]}
+        self.result["error"] = error
+        self.result["failed"] = sum(not c["ok"] for c in self.result["checks"]) + (1 if error else 0)
+        self.result["lost"] = self.lb.lost if self.lb else 0
+        self.result["requests"] = self.lb.sent if self.lb else 0
+        self.result["total_s"] = round(time.monotonic() - self.t0, 1)
+        out = Path(self.args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(self.result, indent=1) + "\n")
+        log(f"{out}: failed={self.result['failed']} lost={self.result['lost']} total={self.result['total_s']} s")
+        return 0 if self.result["failed"] == 0 and self.result["lost"] == 0 else 1
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "scale.json"))
+    p.add_argument("--replicas", type=int, default=2, help="app replicas behind the balancer (2-8)")
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--load-s", type=float, default=60, help="the load lasts at least this long")
+    p.add_argument("--steady-s", type=float, default=15, help="load before the replica is stopped")
+    p.add_argument("--keep", action="store_true", help="keep the images it built (and a dockerd it started)")
+    p.add_argument("--clean", action="store_true",
+                   help="also remove the app image and local bases that were there before (CI, after docker-test)")
+    p.add_argument("--local-bases", action="store_true", help="do not try the public bases")
+    p.add_argument("--pull-timeout", type=float, default=60, help="seconds for each public base pull (0: skip)")
+    p.add_argument("--healthy-timeout", type=float, default=900)
+    args = p.parse_args()
+    if not 2 <= args.replicas <= 8:
+        p.error("--replicas must be 2-8 (HAProxy's server-template has 8 slots)")
+    return ScaleTest(args).main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
