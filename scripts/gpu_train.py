@@ -146,9 +146,10 @@ def pack(args) -> int:
     plan, groups = run_texts(config)
     # the BIG-bench tasks the run draws from (capped) and evaluates on (whole), as the plan itself loaded them
     train = {t.name for t in plan.train_tasks if not t.family.startswith("suite.")}
-    evaluated = {t.name for t, _, _ in plan.held}
-    subset_cache(prepare_bigbench(), home / "data" / "bigbench", evaluated, train - evaluated,
-                 args.examples_per_task, config.seed)
+    evaluated = {t.name for t, _, _ in plan.held if not t.family.startswith("suite.")}
+    if train | evaluated:  # none where the plan runs without BIG-bench (no cache here: the suite alone, as there)
+        subset_cache(prepare_bigbench(), home / "data" / "bigbench", evaluated, train - evaluated,
+                     args.examples_per_task, config.seed)
     encoder = load_encoder(config, torch.device("cpu")) if args.encoder is None else args.encoder
     texts, vectors = [], []
     for group in groups:  # embedded in the groups the run embeds them in

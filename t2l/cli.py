@@ -30,7 +30,7 @@ def _cmd_keys_create(args: argparse.Namespace) -> int:
 def _cmd_data_prepare(args: argparse.Namespace) -> int:
     from training.tasks import load_index, load_split, prepare_bigbench
 
-    folder = prepare_bigbench()
+    folder = prepare_bigbench(sdist=args.sdist)
     index, split = load_index(), load_split()
     print(json.dumps({"cache": str(folder), "tasks": len(index.get("tasks", index)), "train": len(split.train),
                       "heldout": len(split.heldout), "bbh": len(split.bbh)}, indent=2))
@@ -238,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_data = sub.add_parser("data", help="training and evaluation data (BIG-bench, from its PyPI sdist)")
     data_sub = p_data.add_subparsers(dest="action", required=True)
     p = data_sub.add_parser("prepare", help="download (pip), verify and cache every BIG-bench task under T2L_HOME")
+    p.add_argument("--sdist", type=Path, help="a local copy of bigbench-1.0.0.tar.gz to use instead of the download")
     p.set_defaults(func=_cmd_data_prepare)
 
     p_ckpt = sub.add_parser("checkpoint", help="hypernetwork checkpoints")

@@ -102,9 +102,9 @@ def calibration_texts(train_tasks: Sequence, count: int, seed: int) -> dict[str,
 
 
 def _bigbench_heldout() -> list:
-    from training.tasks import load_split, load_tasks
+    from training.tasks import bigbench_ready, load_split, load_tasks
 
-    return load_tasks("heldout") if load_split().heldout else []
+    return load_tasks("heldout") if load_split().heldout and bigbench_ready() else []
 
 
 def choose_threshold(positives: torch.Tensor, negatives: torch.Tensor) -> tuple[float, float]:

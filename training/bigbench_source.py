@@ -56,6 +56,18 @@ class BigBenchError(RuntimeError):
     """The BIG-bench data cannot be prepared or read: download failed, archive corrupt, cache incomplete."""
 
 
+class BigBenchUnavailable(BigBenchError):
+    """The pinned sdist is not on this machine and the package index would not give it."""
+
+
+def unavailable_message(target: Path, why: str) -> str:
+    """What to tell a user whose index will not give the sdist (PyPI stopped serving bigbench 1.0.0: on 2026-12-06
+    it listed only 0.0.1, which holds no task data), and how to go on with a copy of their own."""
+    return (f"{why}. PyPI no longer serves bigbench 1.0.0 (seen 2026-12-06: it lists only 0.0.1, which has no task "
+            f"data). With a copy of {SDIST} (sha256 {SDIST_SHA256}), run `t2l data prepare --sdist PATH` or put it at "
+            f"{target}")
+
+
 def verify_sdist(path: Path, expected: str = SDIST_SHA256) -> None:
     """Raise BigBenchError unless `path` exists and has the pinned sha256."""
     if not path.is_file():
@@ -88,8 +100,11 @@ def download_sdist(data_dir: Path, sdist_sha256: str = SDIST_SHA256) -> Path:
             pip_wheel.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(staging / PIP_WHEEL, pip_wheel)
         (staging / "bigbench.txt").write_text(f"bigbench==1.0.0 --hash=sha256:{sdist_sha256}\n")
-        _pip(["download", "--no-deps", "--no-binary", ":all:", "--require-hashes", "-r",
-              str(staging / "bigbench.txt"), "-d", str(staging)], [sys.executable, str(pip_wheel / "pip")])
+        try:
+            _pip(["download", "--no-deps", "--no-binary", ":all:", "--require-hashes", "-r",
+                  str(staging / "bigbench.txt"), "-d", str(staging)], [sys.executable, str(pip_wheel / "pip")])
+        except BigBenchError as exc:
+            raise BigBenchUnavailable(unavailable_message(target, str(exc).rstrip("."))) from exc
         downloaded = staging / SDIST
         verify_sdist(downloaded, sdist_sha256)
         # Only a verified archive ever appears under its final name, so a killed download leaves no trap behind.
@@ -289,11 +304,32 @@ def cache_is_current(cache_dir: Path, params: dict, sdist_sha256: str) -> bool:
     return all(task_file(cache_dir, name).is_file() for name in index.get("tasks", {}))
 
 
-def ensure_cache(home: Path, params: dict, sdist_sha256: str | None = None) -> Path:
-    """The cache folder for `params` under `home`, downloading and reading the archive only when needed."""
+def add_sdist(data_dir: Path, path: Path, expected: str | None = None) -> Path:
+    """Copy a user's own copy of the sdist into `data_dir` (checked first: a wrong file is refused and nothing is
+    copied); returns where it now lies."""
+    expected = expected or SDIST_SHA256
+    if not path.is_file():
+        raise BigBenchError(f"--sdist {path}: no such file")
+    digest = sha256_file(path)
+    if digest != expected:
+        raise BigBenchError(f"--sdist {path} is not {SDIST} (sha256 {digest[:16]}..., expected {expected[:16]}...)")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = data_dir / SDIST
+    with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".copy-", delete=False) as tmp:
+        with path.open("rb") as src:
+            shutil.copyfileobj(src, tmp)
+    os.replace(tmp.name, target)  # only a complete copy gets the final name
+    return target
+
+
+def ensure_cache(home: Path, params: dict, sdist_sha256: str | None = None, sdist: Path | None = None) -> Path:
+    """The cache folder for `params` under `home`, downloading and reading the archive only when needed; `sdist` is
+    a local copy of the archive to use instead of the download."""
     expected = sdist_sha256 or SDIST_SHA256  # resolved per call so tests can pin a fake archive's digest
     data_dir = home / "data"
     cache_dir, archive = data_dir / "bigbench", data_dir / SDIST
+    if sdist is not None and not archive.exists():
+        add_sdist(data_dir, Path(sdist), expected)
     if cache_is_current(cache_dir, params, expected):
         return cache_dir
     if archive.exists():

@@ -22,11 +22,12 @@ from training.evaluate import EvalConfig, evaluate_methods
 
 
 def load_tiers() -> dict[str, list]:
-    """tier -> Tasks (the heldout_tasks tier adds the committed split's BIG-bench held-out tasks)."""
+    """tier -> Tasks (the heldout_tasks tier adds the committed split's BIG-bench held-out tasks where the BIG-bench
+    cache is built)."""
     from training.suite.build import TIERS, tier_tasks
-    from training.tasks import load_tasks
+    from training.tasks import bigbench_ready, load_tasks
 
-    bigbench = load_tasks("heldout")
+    bigbench = load_tasks("heldout") if bigbench_ready() else []  # without the cache: the suite's held-out ops
     return {tier: tier_tasks(tier, bigbench_heldout=bigbench if tier == "heldout_tasks" else ()) for tier in TIERS}
 
 

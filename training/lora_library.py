@@ -203,9 +203,10 @@ def suite_oracle_tasks(count: int) -> list:
     """`count` trained ops (spread over the sorted names) and count // 2 held-out ops, as training Tasks (train
     inputs, training descriptions); their evaluation inputs are never in them."""
     from training.plan import spread
-    from training.suite.build import load_split, op_task, registry
+    from training.suite.build import load_split, op_task, registry, split_for
 
-    reg, split = registry(), load_split()
+    reg = registry()
+    split = split_for(reg, load_split())
     ops = {o.name: o for o in reg.ops}
     names = [n for n in split["train_ops"]]
     picked = [t for t in spread([op_task(ops[n], reg, "train") for n in names], count)]

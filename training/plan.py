@@ -10,9 +10,19 @@ from training.data import FamilySampler, eval_items, token_length
 
 
 def _load_tasks(config):
-    from training.tasks import load_named_tasks, load_split
+    """(BIG-bench training tasks, held-out tasks for the eval loss). A suite run without the BIG-bench cache (PyPI no
+    longer serves it) trains on the suite alone and evaluates on the suite's held-out ops; anything that needs
+    BIG-bench tasks says how to go on."""
+    from training.tasks import bigbench_ready, load_named_tasks, load_split
 
     split = load_split(config.split)
+    if config.data == "suite" and not bigbench_ready():
+        if config.bigbench_share > 0:
+            raise ValueError(f"bigbench_share {config.bigbench_share} needs the BIG-bench cache, which this machine "
+                             "lacks: run `t2l data prepare` (it says where to get the data) or --set bigbench_share=0")
+        from training.suite.build import tier_tasks
+
+        return [], spread([t for t in tier_tasks("heldout_tasks")], config.max_eval_tasks)
     heldout = sorted(split.heldout)[: config.max_eval_tasks or None]
     train = [] if config.data == "suite" and config.bigbench_share == 0 else \
         load_named_tasks(config.train_tasks or split.train)

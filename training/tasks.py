@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from training.bigbench_source import (GENERATIVE, MULTIPLE_CHOICE, SDIST, SDIST_SHA256, BigBenchError,
-                                      ensure_cache, read_index, read_task_record)
+                                      cache_is_current, ensure_cache, read_index, read_task_record)
 from t2l.assets import t2l_home
 from hypernet.encoder import MAX_DESCRIPTION_CHARS
 
@@ -299,10 +299,17 @@ def load_split(name: str = "default", splits_dir: Path = SPLITS_DIR) -> Split:
                  tuple(data["heldout_families"]), data["rule"])
 
 
-def prepare_bigbench(home: Path | None = None, config: TaskConfig = TaskConfig()) -> Path:
+def prepare_bigbench(home: Path | None = None, config: TaskConfig = TaskConfig(), sdist: Path | None = None) -> Path:
     """The BIG-bench cache folder under $T2L_HOME/data (downloaded, verified and built on first use; a second
-    call only checks the stamp)."""
-    return ensure_cache(home or t2l_home(), config.source_params())
+    call only checks the stamp). `sdist`: a local copy of the archive, used when none is in place yet."""
+    return ensure_cache(home or t2l_home(), config.source_params(), sdist=sdist)
+
+
+def bigbench_ready(home: Path | None = None, config: TaskConfig = TaskConfig()) -> bool:
+    """Whether the BIG-bench cache is built on this machine (checked, never downloaded). Without it the suite runs
+    without its BIG-bench parts (training.suite.build.registry) and says so: PyPI stopped serving the sdist in 2026."""
+    home = home or t2l_home()
+    return cache_is_current(home / "data" / "bigbench", config.source_params(), SDIST_SHA256)
 
 
 def load_index(home: Path | None = None, config: TaskConfig = TaskConfig()) -> dict:
@@ -311,7 +318,10 @@ def load_index(home: Path | None = None, config: TaskConfig = TaskConfig()) -> d
 
 
 def load_named_tasks(names, home: Path | None = None, config: TaskConfig = TaskConfig()) -> list[Task]:
-    """Tasks by name, in the order given; a name missing from the cache is an error."""
+    """Tasks by name, in the order given; a name missing from the cache is an error. No names need no cache."""
+    names = list(names)
+    if not names:
+        return []
     cache_dir = prepare_bigbench(home, config)
     index = read_index(cache_dir)
     missing = [n for n in names if n not in index["tasks"]]
@@ -333,4 +343,4 @@ def load_tasks(split_part: str = "train", split: str = "default", home: Path | N
 __all__ = ["ANSWER", "BBH_FAMILIES", "EVAL_TEMPLATES", "Example", "BigBenchError", "SDIST_SHA256", "Split", "Task",
            "TaskConfig", "TRAIN_TEMPLATES", "build_descriptions", "build_split", "content_keywords",
            "exclusion_reason", "heldout_candidates", "is_english", "load_index", "load_named_tasks", "load_split", "load_tasks",
-           "prepare_bigbench", "task_descriptions", "task_from_record"]
+           "prepare_bigbench", "task_descriptions", "task_from_record", "bigbench_ready"]

@@ -207,6 +207,38 @@ def test_failing_pip_is_reported_with_its_exit_code():
         source._pip(["download", "--no-such-option"], [sys.executable, "-m", "pip"])
 
 
+def test_an_index_without_the_sdist_names_the_remedy(tmp_path, monkeypatch):
+    """pip cannot find bigbench==1.0.0 (as on PyPI since late 2026): the error says so and how to go on."""
+    tools = tmp_path / "data" / "tools" / source.PIP_WHEEL
+    tools.parent.mkdir(parents=True)
+    tools.write_bytes(b"not a wheel")
+    monkeypatch.setattr(source, "PIP_SHA256", source.sha256_file(tools))  # the pinned pip is in place
+
+    def no_such_version(args, runner):  # what pip does when the index lists no bigbench 1.0.0
+        assert any("bigbench.txt" in a for a in args)
+        raise BigBenchError("download failed (pip exit 1): pip download ...; see pip's output above")
+
+    monkeypatch.setattr(source, "_pip", no_such_version)
+    with pytest.raises(source.BigBenchUnavailable, match=r"(?s)download failed.*--sdist PATH.*" + source.SDIST):
+        tasks.prepare_bigbench(tmp_path, SMALL)
+    assert not (tmp_path / "data" / source.SDIST).exists()
+
+
+def test_a_local_sdist_is_checked_then_used(tmp_path, monkeypatch):
+    copy = make_archive(tmp_path / "mine.tar.gz", fake_tasks())
+    home = tmp_path / "home"
+    with pytest.raises(BigBenchError, match="is not bigbench-1.0.0.tar.gz"):  # the real digest: refused, not copied
+        tasks.prepare_bigbench(home, SMALL, sdist=copy)
+    assert not (home / "data" / source.SDIST).exists()
+    with pytest.raises(BigBenchError, match="no such file"):
+        tasks.prepare_bigbench(home, SMALL, sdist=tmp_path / "missing.tar.gz")
+    monkeypatch.setattr(source, "SDIST_SHA256", source.sha256_file(copy))
+    monkeypatch.setattr(source, "download_sdist", lambda *a: pytest.fail("downloaded although a copy was given"))
+    cache = tasks.prepare_bigbench(home, SMALL, sdist=copy)
+    assert (home / "data" / source.SDIST).read_bytes() == copy.read_bytes()
+    assert "sums:one_digit" in source.read_index(cache)["tasks"]
+
+
 def test_unknown_task_names_are_an_error(fake_home):
     with pytest.raises(BigBenchError, match="not in the BIG-bench cache.*'nope'"):
         tasks.load_named_tasks(["nope"], fake_home, SMALL)
@@ -319,8 +351,14 @@ def test_committed_split_holds_out_families_not_just_tasks():
 
 @pytest.fixture(scope="module")
 def real():
-    """The real cache under T2L_HOME (downloaded and built once per machine: ~30 s + the download)."""
-    cache = tasks.prepare_bigbench()
+    """The real cache under T2L_HOME (downloaded and built once per machine: ~30 s + the download). Where the index
+    no longer gives the sdist and no copy is in place (PyPI dropped bigbench 1.0.0), these tests cannot run: the
+    skip says so, and test_an_index_without_the_sdist_names_the_remedy covers what the user sees."""
+    try:
+        cache = tasks.prepare_bigbench()
+    except source.BigBenchUnavailable as exc:
+        pytest.skip("the real BIG-bench sdist is not obtainable here: PyPI no longer serves bigbench 1.0.0 and no copy "
+                    f"is in place ({type(exc).__name__})")
     return {"index": source.read_index(cache), "split": json.loads((tasks.SPLITS_DIR / "default.json").read_text())}
 
 

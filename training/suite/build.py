@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from training.suite.core import Format, Op, Registry, check_ops
-from training.tasks import Example, Task
+from training.tasks import Example, Task, bigbench_ready
 
 SPLIT_PATH = Path(__file__).resolve().parents[1] / "splits" / "suite.json"
 TIERS = ("seen_ops_new_descriptions", "new_combinations", "heldout_tasks")
@@ -30,6 +30,7 @@ MODULES = ("ops_words", "ops_countries", "ops_numbers", "ops_lists", "ops_senten
 HELDOUT_OP_SHARE = 1 / 6
 HELDOUT_COMBO_SHARE = 1 / 5
 FAMILY_PREFIX = "suite."
+BIGBENCH_POOL = "mc"  # the pool of ops_bigbench: its items come from the BIG-bench cache
 
 
 def _unit(text: str) -> float:
@@ -48,10 +49,39 @@ def build_registry(modules: Sequence[str] = MODULES, with_bigbench: bool = True)
     return reg
 
 
+def registry(with_bigbench: bool | None = None) -> Registry:
+    """The suite's registry, built once per process. None: with its BIG-bench ops where the BIG-bench cache is
+    built on this machine (training.tasks.bigbench_ready), without them (and a warning saying what is left out)
+    where it is not."""
+    if with_bigbench is None:
+        with_bigbench = bigbench_ready()  # per call: a `t2l data prepare` later in the process counts
+        if not with_bigbench:
+            _warn_without_bigbench()
+    return _registry(with_bigbench)
+
+
 @lru_cache(maxsize=2)
-def registry(with_bigbench: bool = True) -> Registry:
-    """The suite's registry, built once per process."""
+def _registry(with_bigbench: bool) -> Registry:
     return build_registry(with_bigbench=with_bigbench)
+
+
+@lru_cache(maxsize=1)
+def _warn_without_bigbench() -> None:
+    import logging
+
+    logging.getLogger(__name__).warning(
+        "no BIG-bench cache on this machine (`t2l data prepare`): the suite runs without its BIG-bench ops (pool "
+        "%r) and the BIG-bench held-out tasks", BIGBENCH_POOL)
+
+
+def split_for(reg: Registry, split: dict) -> dict:
+    """The split as far as `reg` serves it: a registry built without BIG-bench lacks the ops of the BIG-bench pool,
+    and only those are left out (any other name the registry lacks stays, and is an error where it is used)."""
+    if BIGBENCH_POOL in reg.pools:
+        return split
+    mine = lambda name: name.split("+")[0].split(".")[0] == BIGBENCH_POOL  # noqa: E731
+    parts = ("train_ops", "heldout_ops", "train_combos", "heldout_combos")
+    return {**split, **{k: [n for n in split[k] if not mine(n)] for k in parts}}
 
 
 def make_split(reg: Registry) -> dict:
@@ -134,7 +164,8 @@ def combo_task(op: Op, fmt: Format, reg: Registry, part: str) -> Task:
 
 def training_tasks(reg: Registry | None = None, split: dict | None = None, combos: bool = True) -> list[Task]:
     """Every trained op (train inputs, training descriptions), plus the trained (op, format) pairs."""
-    reg, split = reg or registry(), split or load_split()
+    reg = reg or registry()
+    split = split_for(reg, split or load_split())
     ops, fmts = {o.name: o for o in reg.ops}, {f.name: f for f in reg.formats}
     missing = [n for n in split["train_ops"] if n not in ops]
     if missing:
@@ -152,7 +183,8 @@ def tier_tasks(tier: str, reg: Registry | None = None, split: dict | None = None
     """The Tasks of one evaluation tier (evaluation inputs and evaluation-only descriptions)."""
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; use one of {TIERS}")
-    reg, split = reg or registry(), split or load_split()
+    reg = reg or registry()
+    split = split_for(reg, split or load_split())
     ops, fmts = {o.name: o for o in reg.ops}, {f.name: f for f in reg.formats}
     if tier == "seen_ops_new_descriptions":
         return [op_task(ops[n], reg, "eval") for n in split["train_ops"]]
@@ -176,7 +208,7 @@ def problems(reg: Registry) -> list[str]:
 
 def main() -> None:
     """Write the committed split from the current registry: python -m training.suite.build"""
-    reg = registry()
+    reg = registry(with_bigbench=True)  # never a split without the BIG-bench ops: that needs the cache
     issues = problems(reg)
     if issues:
         raise SystemExit("suite problems:\n" + "\n".join(issues))
