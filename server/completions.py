@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 from hypernet import DescriptionError
-from t2l.prompt import chat_ids as _chat_ids, raw_ids as _text_ids, with_description
+from ground.prompt import chat_ids as _chat_ids, raw_ids as _text_ids, with_description
 
 from .engines.base import Delta, Engine, EngineError, SamplingSpec
 from .failures import BadRequest, Busy, NotFound, TimedOut, Unavailable

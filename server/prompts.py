@@ -3,7 +3,7 @@
 Three shapes reach the service: chat messages (/v1/chat/completions, /v1/generate with chat), raw text
 (/v1/completions, /v1/generate without chat) and token ids (/v1/completions, as OpenAI accepts them). With
 `description_in_prompt`, the normalised description goes before the text as training and evaluation write it:
-"{description}\\n\\n{input}", in the last user message of a chat. Every rule of that format is t2l.prompt's, the one
+"{description}\\n\\n{input}", in the last user message of a chat. Every rule of that format is ground.prompt's, the one
 prompt builder training, evaluation and the server share (tests/training/test_prompt_parity.py).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from t2l.prompt import chat_ids, describe_messages, raw_ids, with_description
+from ground.prompt import chat_ids, describe_messages, raw_ids, with_description
 
 from .failures import BadRequest
 

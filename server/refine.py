@@ -188,7 +188,7 @@ class RefineService:
 
     def check(self, examples: Sequence[Example]) -> None:
         """A 400 naming the first example that does not fit the context (prompt + answer + EOS > max_len tokens)."""
-        from t2l.prompt import chat_ids, token_ids
+        from ground.prompt import chat_ids, token_ids
 
         from .failures import BadRequest
 

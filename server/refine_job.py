@@ -1,6 +1,6 @@
 """The refine job itself: examples -> refined adapter + held-out scores. `run_refine` is the rq job the worker runs
 (server/refine.py queues it); `refine_examples` is the part `t2l train refine` runs offline too, so the served and
-the offline refine are one training path (the served chat format of t2l.prompt, hypernet.refine's loss)."""
+the offline refine are one training path (the served chat format of ground.prompt, hypernet.refine's loss)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def example_rows(tokenizer, examples: Sequence[Example], description: str | None
     """Training rows (ids, labels: the answer and EOS only) and the prompts alone, in the served chat format (with
     `description` above the last user message, as description_in_prompt serves it)."""
     from hypernet.refine import IGNORE
-    from t2l.prompt import chat_ids, describe_messages, token_ids
+    from ground.prompt import chat_ids, describe_messages, token_ids
 
     rows, prompts = [], []
     for messages, answer in examples:
@@ -78,7 +78,7 @@ def load_base(name: str, device: str):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from t2l.assets import prepare_base_model
+    from ground.assets import prepare_base_model
 
     path = prepare_base_model(name)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32

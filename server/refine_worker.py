@@ -19,7 +19,7 @@ class RefineWorker(Worker):
 
         import hypernet.refine  # noqa: F401
         import server.refine_job  # noqa: F401
-        import t2l.prompt  # noqa: F401
+        import ground.prompt  # noqa: F401
 
         from .settings import Settings
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import assets
+from ground import assets
 
 
 def _cmd_assets_prepare(args: argparse.Namespace) -> int:
@@ -41,7 +41,7 @@ def _cmd_checkpoint_init(args: argparse.Namespace) -> int:
     from hypernet import HyperConfig, init_checkpoint
     from hypernet.checkpoint import META_FILE
 
-    from .assets import prepare_base_model, prepare_encoder
+    from ground.assets import prepare_base_model, prepare_encoder
 
     encoder_dim = args.embed_dim
     if encoder_dim is None:
@@ -83,7 +83,7 @@ def _cmd_checkpoint_info(args: argparse.Namespace) -> int:
 def _cmd_checkpoint_index(args: argparse.Namespace) -> int:
     import torch
 
-    from .coverage import IndexJob, build_index
+    from training.coverage import IndexJob, build_index
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -95,7 +95,7 @@ def _cmd_checkpoint_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_checkpoint_accuracy(args: argparse.Namespace) -> int:
-    from .coverage import write_checkpoint_accuracy
+    from training.coverage import write_checkpoint_accuracy
 
     print(json.dumps(write_checkpoint_accuracy(Path(args.checkpoint), args.eval_json, args.method)))
     return 0
@@ -124,7 +124,7 @@ def _cmd_checkpoint_import(args: argparse.Namespace) -> int:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from hypernet import generate_adapters, load_checkpoint, make_encoder
 
-    from .assets import prepare_base_model, prepare_encoder
+    from ground.assets import prepare_base_model, prepare_encoder
 
     started = time.perf_counter()
     ckpt = load_checkpoint(args.checkpoint)

@@ -129,7 +129,7 @@ def score_descriptions(checkpoint, texts: Sequence[str], progress: bool = True
     from tqdm.auto import tqdm
 
     from hypernet import embed_descriptions, make_encoder
-    from t2l.assets import prepare_encoder
+    from ground.assets import prepare_encoder
 
     encoder = make_encoder(prepare_encoder(checkpoint.encoder), replace(checkpoint.embedding, name=checkpoint.encoder))
     index, out, rows = checkpoint.description_index, {}, {}

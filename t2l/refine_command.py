@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hypernet import Adapter, generate_adapters, load_checkpoint, make_encoder
     from server.refine import RefineSettings
     from server.refine_job import load_base, refine_examples
-    from t2l.assets import prepare_encoder, shipped_checkpoint
+    from ground.assets import prepare_encoder, shipped_checkpoint
 
     parser = argparse.ArgumentParser(prog="t2l train refine", description=__doc__.split("\n\n")[0])
     start = parser.add_mutually_exclusive_group(required=True)

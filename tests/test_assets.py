@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from t2l import assets
+from ground import assets
 
 
 @pytest.fixture

@@ -227,7 +227,7 @@ def test_shipped_checkpoint_places_its_training_description_in_and_a_random_stri
     """The shipped index (written by `t2l checkpoint index`) with the real encoder: a training description of
     suite:state.abbr finds itself; a random string is below the threshold."""
     from hypernet import make_encoder
-    from t2l.assets import prepare_encoder
+    from ground.assets import prepare_encoder
     from training.suite.build import build_registry
 
     ckpt = load_checkpoint(SHIPPED)
@@ -248,7 +248,7 @@ def test_index_command_writes_index_plot_and_report_and_restamps_the_digest(tmp_
     encoder, real task library, calibration, plot; the checkpoint then loads with the index its digest covers."""
     from hypernet import HyperConfig, HyperLoRA, targets_from_model
     from t2l.cli import main
-    from t2l.coverage import COVERAGE_JSON, COVERAGE_PNG
+    from training.coverage import COVERAGE_JSON, COVERAGE_PNG
 
     torch.manual_seed(0)
     config = HyperConfig(embed_dim=384, latent_size=16, head_in_size=32)

@@ -64,7 +64,7 @@ ROWS = {"da": [1.0, 0, 0], "db": [0, 1.0, 0], "dc": [0, 0, 1.0]}  # description 
 def synthetic(tmp_path, monkeypatch):
     """A checkpoint folder (accuracy.json, eval.json) whose index and encoder are stand-ins with known answers."""
     import hypernet
-    import t2l.assets
+    import ground.assets
     import training.eval_tiers
     from hypernet import DescriptionIndex, EncoderSpec, write_accuracy
 
@@ -83,7 +83,7 @@ def synthetic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(hypernet, "load_checkpoint", lambda folder: checkpoint)
     monkeypatch.setattr(hypernet, "make_encoder", lambda path, spec: "encoder")
-    monkeypatch.setattr(t2l.assets, "prepare_encoder", lambda name: name)
+    monkeypatch.setattr(ground.assets, "prepare_encoder", lambda name: name)
     monkeypatch.setattr(hypernet, "embed_descriptions", embed)
     tiers = {tier: [_task(n, d, k) for n, d, k, _ in rows] for tier, rows in TIERS.items()}
     monkeypatch.setattr(training.eval_tiers, "load_tiers", lambda: tiers)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from t2l.assets import SHIPPED_CHECKPOINTS, shipped_checkpoint
+from ground.assets import SHIPPED_CHECKPOINTS, shipped_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("hypernet", "server", "training", "t2l")
+PACKAGES = ("ground", "hypernet", "server", "training", "t2l")
 # Best-effort provenance: training records the git commit of the tree it ran from (absent from an install).
 ALLOWED_ESCAPES = {"training/state.py"}
 
@@ -76,6 +76,6 @@ def test_wheel_carries_the_shipped_checkpoint(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     name = shipped_checkpoint().name
     for needed in ("hypernet.json", "hypernet.safetensors", "descriptions.safetensors", "coverage.json"):
-        assert f"t2l/checkpoints/{name}/{needed}" in names
-    assert not any(n.endswith(".png") for n in names if n.startswith("t2l/checkpoints/"))
+        assert f"ground/checkpoints/{name}/{needed}" in names
+    assert not any(n.endswith(".png") for n in names if n.startswith("ground/checkpoints/"))
     assert "training/splits/suite.json" in names and "server/static/playground.js" in names

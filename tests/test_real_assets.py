@@ -9,7 +9,7 @@ import torch
 
 from hypernet import (Adapter, HyperConfig, HyperLoRA, SentenceTransformerEncoder, generate_adapters, inject,
                       load_checkpoint, save_checkpoint, targets_from_config)
-from t2l import assets
+from ground import assets
 from t2l.cli import main
 
 pytestmark = pytest.mark.slow

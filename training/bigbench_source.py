@@ -36,7 +36,7 @@ import zlib
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from t2l.assets import sha256_file
+from ground.assets import sha256_file
 
 SDIST = "bigbench-1.0.0.tar.gz"
 SDIST_SHA256 = "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2"

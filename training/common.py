@@ -59,7 +59,7 @@ def load_frozen_base(name: str, dtype: str = "float32", device: torch.device | s
     weight gradients. Every trainer and the evaluation load it this way."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from t2l.assets import prepare_base_model
+    from ground.assets import prepare_base_model
 
     path = prepare_base_model(name)
     tokenizer = AutoTokenizer.from_pretrained(path)

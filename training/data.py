@@ -1,14 +1,14 @@
 """SFT data: (task, description, example) triples -> token ids with completion-only labels -> padded batches.
 
-Format. The base model sees what it sees when served (`/v1/generate`, chat mode): the prompt `t2l.prompt` builds
+Format. The base model sees what it sees when served (`/v1/generate`, chat mode): the prompt `ground.prompt` builds
 (the one builder training, evaluation and the server share) around one user turn holding the example's input,
 then the assistant's answer. The task description reaches the model through the generated adapter (and, for a
-`desc_in_prompt` share, also above the input: `t2l.prompt.with_description`). Labels are -100 on the prompt and on
+`desc_in_prompt` share, also above the input: `ground.prompt.with_description`). Labels are -100 on the prompt and on
 padding, so the loss covers exactly the target text plus the end-of-turn token (the tokenizer's EOS; `<|im_end|>`
 for SmolLM2).
 
 Truncation. A sequence is at most `max_len` tokens. The completion keeps at most half of that (its start); the
-prompt keeps the template's frame and the END of the user's text (`t2l.prompt.prompt_ids`). Sampling prefers
+prompt keeps the template's frame and the END of the user's text (`ground.prompt.prompt_ids`). Sampling prefers
 examples that fit (`FamilySampler(fits=...)`), so truncation is rare.
 
 Sampling. Draw i is a pure function of (seed, i): family (p ~ n_tasks ** family_power; 0 = uniform over families,
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from t2l.prompt import prompt_ids, token_ids
+from ground.prompt import prompt_ids, token_ids
 from training.tasks import Example, Task
 
 IGNORE = -100  # label of a position that carries no loss (prompt, padding)

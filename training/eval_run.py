@@ -13,7 +13,7 @@ from typing import Sequence
 
 from hypernet import Adapter
 from hypernet.adapter import WEIGHTS_NAME
-from t2l.assets import DEFAULT_BASE_MODEL
+from ground.assets import DEFAULT_BASE_MODEL
 from training.config import ConfigFile
 from training.evaluate import METHODS, EvalConfig, Method, evaluate_methods, random_description
 
@@ -49,7 +49,7 @@ class EvalRunConfig(ConfigFile):
 
 def _t2l_method(name: str, checkpoint_dir: str, encoder_cache: dict, description=None) -> Method:
     from hypernet import generate_adapters, load_checkpoint, make_encoder
-    from t2l.assets import prepare_encoder
+    from ground.assets import prepare_encoder
 
     checkpoint = load_checkpoint(checkpoint_dir)
     if checkpoint.encoder not in encoder_cache:  # the checkpoint's embedding path (pooling, full stop, norm)

@@ -34,7 +34,7 @@ def load_tiers() -> dict[str, list]:
 def tier_steering(checkpoint_dir: str, tasks: Sequence, model, tokenizer, per_task: int, seed: int) -> dict:
     """training.steering with the checkpoint's hypernet and encoder."""
     from hypernet import load_checkpoint, make_encoder
-    from t2l.assets import prepare_encoder
+    from ground.assets import prepare_encoder
     from training.steering import steering
 
     checkpoint = load_checkpoint(checkpoint_dir)
@@ -149,7 +149,7 @@ def plot_tier_adapters(checkpoint_dir: str, tasks: Sequence, path: Path) -> Path
     """PCA of the adapters of every task x evaluation description, coloured by input pool (the paper's Fig. 5
     idea): adapters that follow their description spread by operation, not into one blob."""
     from hypernet import generate_adapters, load_checkpoint, make_encoder
-    from t2l.assets import prepare_encoder
+    from ground.assets import prepare_encoder
     from training.report import plot_adapter_map
 
     checkpoint = load_checkpoint(checkpoint_dir)

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from hypernet import Adapter, inject
-from t2l.prompt import prompt_ids, token_ids, with_description
+from ground.prompt import prompt_ids, token_ids, with_description
 from training.data import completion_ids, eval_split, pad_id
 
 METHODS = ("base", "base_desc", "multitask_lora", "t2l_recon", "t2l_sft", "t2l_sft_random_desc", "t2l_sft_other_desc",

@@ -34,7 +34,7 @@ from torch import nn
 
 from hypernet import HyperConfig
 from hypernet.adapter import WEIGHTS_NAME
-from t2l.assets import DEFAULT_BASE_MODEL
+from ground.assets import DEFAULT_BASE_MODEL
 from training.common import completion_loss, load_frozen_base, warmup_decay
 from training.config import ConfigFile, add_config_arguments, config_from_args
 from training.data import FamilySampler, collate, encode, eval_split, pad_id, token_length

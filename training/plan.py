@@ -97,13 +97,13 @@ def other_descriptions(items: Sequence, group: int) -> list[str]:
 
 def describe_in_prompt(items: Sequence, share: float, seed: int, step: int, rank: int = 0) -> list:
     """A `share` of the step's items (chosen by (seed, step, rank)) get their description written above the input,
-    as `t2l_sft_desc` and the service's `description_in_prompt` option send it (t2l.prompt.with_description); the
+    as `t2l_sft_desc` and the service's `description_in_prompt` option send it (ground.prompt.with_description); the
     adapter is still generated from the description. The reference trains with the task definition in every prompt."""
     if share <= 0:
         return list(items)
     import numpy as np
 
-    from t2l.prompt import with_description
+    from ground.prompt import with_description
     from training.tasks import Example
 
     pick = np.random.default_rng([seed, step, rank, 7]).random(len(items)) < share

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from hypernet import Adapter, HyperConfig, HyperLoRA, save_checkpoint
 from hypernet.adapter import WEIGHTS_NAME
-from t2l.assets import DEFAULT_ENCODER
+from ground.assets import DEFAULT_ENCODER
 from training.common import warmup_decay
 from training.config import ConfigFile, add_config_arguments, config_from_args
 
@@ -147,7 +147,7 @@ def train_recon(config: ReconConfig, tasks: Sequence, adapters: Sequence[Adapter
 def run_recon(config: ReconConfig) -> dict:
     """Load config.library and its tasks, the encoder; train; returns the report (out_dir/recon.json)."""
     from hypernet import SentenceTransformerEncoder
-    from t2l.assets import prepare_encoder
+    from ground.assets import prepare_encoder
     from training.tasks import load_named_tasks
 
     if not config.library:

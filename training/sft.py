@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from hypernet import HyperConfig, inject
-from t2l.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER
+from ground.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER
 from training.common import sample_losses, warmup_decay
 from training.config import ConfigFile, add_config_arguments, config_from_args
 from training.data import Batch, EmbeddingTable, batch_rows

@@ -65,7 +65,7 @@ def setup_device(config) -> tuple[torch.device, int, int]:
 def load_encoder(config, device: torch.device):
     """The configured sentence-transformers encoder (offline assets resolved)."""
     from hypernet import SentenceTransformerEncoder
-    from t2l.assets import prepare_encoder
+    from ground.assets import prepare_encoder
 
     return SentenceTransformerEncoder(prepare_encoder(config.encoder), device=str(device), name=config.encoder)
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from training.bigbench_source import (GENERATIVE, MULTIPLE_CHOICE, SDIST, SDIST_SHA256, BigBenchError,
                                       cache_is_current, ensure_cache, read_index, read_task_record)
-from t2l.assets import t2l_home
+from ground.assets import t2l_home
 from hypernet.encoder import MAX_DESCRIPTION_CHARS
 
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"

@@ -70,7 +70,7 @@ def run_refine_bench(config: RefineBenchConfig) -> dict:
 
     from hypernet import generate_adapters, load_checkpoint, make_encoder
     from hypernet.refine import RefineConfig, refine_adapter
-    from t2l.assets import prepare_base_model, prepare_encoder
+    from ground.assets import prepare_base_model, prepare_encoder
     from training.data import eval_split
     from training.eval_tiers import load_tiers
 

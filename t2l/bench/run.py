@@ -81,7 +81,7 @@ def run_bench(config: BenchConfig) -> Path:
 
     from hypernet import SentenceTransformerEncoder, load_checkpoint
     from server.settings import Settings
-    from t2l.assets import prepare_base_model, prepare_encoder
+    from ground.assets import prepare_base_model, prepare_encoder
     from training.lora_library import load_base
     from training.suite.build import tier_tasks
     from training.tasks import bigbench_ready, load_tasks
@@ -141,7 +141,7 @@ def run_bench(config: BenchConfig) -> Path:
 
 
 async def _engine_part(config: BenchConfig, checkpoint, encoder, base_path: str, tokenizer, heldout) -> dict:
-    from t2l.prompt import prompt_ids
+    from ground.prompt import prompt_ids
 
     from .served import adapter_service, described, hf_engine, service_cache, served_settings
     from .serving import bench_cold_warm, bench_hot_load, bench_icl, bench_multi_adapter

@@ -130,7 +130,7 @@ def test_dockerignore_admits_what_the_dockerfile_copies():
             assert not dockerignore_excludes(source.rstrip("/"), patterns), f"{builder}: COPY {source}: excluded"
         copied = {s.rstrip("/") for s in sources}
         # what `pip install -e .` and the service need, in both images
-        for needed in ("pyproject.toml", "README.md", "hypernet", "server", "t2l", "training", "checkpoints",
+        for needed in ("pyproject.toml", "README.md", "ground", "hypernet", "server", "t2l", "training", "checkpoints",
                        "scripts", "deploy/docker/entrypoint.sh", "deploy/docker/healthcheck.py", "deploy/mistral"):
             assert needed in copied, f"{builder} does not COPY {needed}"
         # every tracked file of a copied folder reaches the image (the allow-list keeps none of them out)

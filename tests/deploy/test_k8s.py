@@ -191,7 +191,7 @@ def vllm_container() -> tuple[dict, dict]:
 def test_k8s_vllm_resolver_matches_the_plugin_and_checkpoint():
     from hypernet import HyperConfig
     from server.engines.vllm_engine import vllm_lora_modules
-    from t2l.assets import DEFAULT_BASE_MODEL
+    from ground.assets import DEFAULT_BASE_MODEL
 
     container, env = vllm_container()
     assert container["command"] == ["tini", "--", "vllm", "serve"]

@@ -27,7 +27,7 @@ def tiny_base(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide Llama with SmolLM2's vocabulary and tokenizer (so chat templates are real)."""
     from transformers import AutoTokenizer
 
-    from t2l.assets import prepare_base_model
+    from ground.assets import prepare_base_model
     from tests.helpers import tiny_llama
 
     folder = tmp_path_factory.mktemp("tiny-smol")
@@ -39,7 +39,7 @@ def tiny_base(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_base, tmp_path_factory) -> Path:
     from hypernet import HyperConfig, init_checkpoint
-    from t2l.assets import DEFAULT_ENCODER
+    from ground.assets import DEFAULT_ENCODER
 
     folder = tmp_path_factory.mktemp("ckpt") / "tiny"
     init_checkpoint(folder, str(tiny_base), str(tiny_base), DEFAULT_ENCODER,
@@ -64,7 +64,7 @@ def indexed_checkpoint(tiny_checkpoint, tmp_path_factory):
     import shutil
 
     from hypernet import EncoderSpec, make_encoder, write_description_index, write_task_accuracy
-    from t2l.assets import DEFAULT_ENCODER, prepare_encoder
+    from ground.assets import DEFAULT_ENCODER, prepare_encoder
 
     folder = tmp_path_factory.mktemp("indexed") / "ckpt"
     shutil.copytree(tiny_checkpoint, folder)

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
 def smol_adapter(redis_client, tmp_path_factory):
     """An adapter for SmolLM2 (untrained hypernet with non-zero heads) stored in Redis by a t2l AdapterService."""
     from hypernet import HyperConfig, init_checkpoint
-    from t2l.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER, prepare_base_model
+    from ground.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER, prepare_base_model
 
     folder = tmp_path_factory.mktemp("resolver") / "ckpt"
     init_checkpoint(folder, prepare_base_model(), DEFAULT_BASE_MODEL, DEFAULT_ENCODER, HyperConfig(), seed=5,
@@ -80,7 +80,7 @@ def test_register_needs_redis_url(monkeypatch):
 
 @pytest.mark.slow
 def test_plain_vllm_serve_resolves_a_t2l_adapter(smol_adapter, tmp_path):
-    from t2l.assets import prepare_base_model
+    from ground.assets import prepare_base_model
 
     from server.engines.base import SamplingSpec
     from server.engines.hf_engine import HFEngine

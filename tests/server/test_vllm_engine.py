@@ -23,7 +23,7 @@ PROMPTS = ["hot", "What is 2+2?"]
 @pytest.fixture(scope="module")
 def smol_checkpoint(tmp_path_factory):
     from hypernet import HyperConfig, init_checkpoint
-    from t2l.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER, prepare_base_model
+    from ground.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER, prepare_base_model
 
     folder = tmp_path_factory.mktemp("smol") / "noisy"
     init_checkpoint(folder, prepare_base_model(), DEFAULT_BASE_MODEL, DEFAULT_ENCODER, HyperConfig(),

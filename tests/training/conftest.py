@@ -54,7 +54,7 @@ def smol_lm(tmp_path_factory):
     it are `slow`), for the properties that depend on that tokenizer (its default system prompt, its merges)."""
     from transformers import AutoTokenizer
 
-    from t2l.assets import prepare_base_model
+    from ground.assets import prepare_base_model
     from tests.helpers import tiny_llama
 
     folder = Path(tmp_path_factory.mktemp("smol-lm"))

@@ -150,7 +150,7 @@ def test_rows_with_different_adapters_score_as_if_alone(tiny_lm, toy_tasks, tmp_
 
 def test_run_eval_writes_every_method_table_and_plots(tiny_lm, toy_tasks, tmp_path, monkeypatch):
     from hypernet import init_checkpoint
-    from t2l.assets import DEFAULT_ENCODER
+    from ground.assets import DEFAULT_ENCODER
 
     folder, model, tok = tiny_lm
     _random_library(model, toy_tasks, tmp_path / "oracles", seed=4)
@@ -217,7 +217,7 @@ def test_early_stopping_leaves_generation_scores_unchanged(smol_lm, toy_tasks, m
 
 def test_run_tiers_reports_every_tier_oracle_subset_and_steering(tiny_lm, toy_tasks, tmp_path):
     from hypernet import init_checkpoint
-    from t2l.assets import DEFAULT_ENCODER
+    from ground.assets import DEFAULT_ENCODER
     from training.eval_tiers import run_tiers
 
     folder, model, tok = tiny_lm

@@ -1,5 +1,5 @@
 """One config style (training.config): sft, recon, the LoRA baselines and eval are dataclasses loaded from YAML,
-then --set, then their flags as shortcuts; ids come from t2l.assets."""
+then --set, then their flags as shortcuts; ids come from ground.assets."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from hypernet import HyperConfig
-from t2l.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER
+from ground.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER
 from training import lora_library, recon, sft
 from training.config import ConfigFile, add_config_arguments, build, config_from_args, parse_sets
 from training.eval_run import EvalInputs, EvalRunConfig

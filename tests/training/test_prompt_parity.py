@@ -1,4 +1,4 @@
-"""One prompt builder (t2l.prompt): a served request and a training example with the same input (and the same
+"""One prompt builder (ground.prompt): a served request and a training example with the same input (and the same
 description in the prompt, or none) are the same prompt token ids; evaluation builds them the same way."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from t2l.prompt import chat_ids, describe_messages, prompt_ids, render, user_turn, with_description
+from ground.prompt import chat_ids, describe_messages, prompt_ids, render, user_turn, with_description
 from tests.training.conftest import toy_task
 
 DESCRIPTION = "Answer with the antonym of the given word, in lower case."
@@ -19,7 +19,7 @@ def tokenizer():
     """The real base model's tokenizer (with its chat template), when the offline assets are prepared."""
     from transformers import AutoTokenizer
 
-    from t2l.assets import AssetError, prepare_base_model
+    from ground.assets import AssetError, prepare_base_model
 
     try:
         return AutoTokenizer.from_pretrained(prepare_base_model())
@@ -82,7 +82,7 @@ def test_a_chat_gets_the_description_in_its_last_user_message(tokenizer):
         describe_messages(DESCRIPTION, messages[:1])
 
 
-def test_the_server_builds_prompts_with_t2l_prompt():
+def test_the_server_builds_prompts_with_ground_prompt():
     import ast
     from pathlib import Path
 
@@ -91,7 +91,7 @@ def test_the_server_builds_prompts_with_t2l_prompt():
                 if isinstance(node, ast.ImportFrom) and node.module}
     defined = {node.name for f in root.rglob("*.py") for node in ast.walk(ast.parse(f.read_text()))
                if isinstance(node, ast.FunctionDef)}
-    assert "t2l.prompt" in imported and "with_description" not in defined
+    assert "ground.prompt" in imported and "with_description" not in defined
 
 
 def test_evaluation_rows_use_the_same_prompt(tokenizer):
@@ -130,13 +130,13 @@ def test_without_a_template_the_prompt_is_the_text_and_a_newline(tokenizer):
 
 
 def test_prompt_module_is_a_bottom_module():
-    """t2l/prompt.py imports nothing of ours, so the server can use it without importing training."""
+    """ground/prompt.py imports nothing of ours, so the server can use it without importing training."""
     import ast
     from pathlib import Path
 
-    import t2l.prompt
+    import ground.prompt
 
-    tree = ast.parse(Path(t2l.prompt.__file__).read_text())
+    tree = ast.parse(Path(ground.prompt.__file__).read_text())
     names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert not names & {"hypernet", "server", "training", "t2l"}
+    assert not names & {"ground", "hypernet", "server", "training", "t2l"}

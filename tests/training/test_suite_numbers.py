@@ -18,7 +18,7 @@ def _registry(modules=PLAIN) -> Registry:
 
 
 def _bigbench_cache_ready() -> bool:
-    from t2l.assets import t2l_home
+    from ground.assets import t2l_home
     from training.bigbench_source import SDIST_SHA256, cache_is_current
     from training.tasks import TaskConfig
 

@@ -65,7 +65,7 @@ def load_items(max_items: int = MAX_ITEMS, per_task: int = PER_TASK) -> dict[str
     """Rendered item -> (choices, correct index), in a deterministic order; needs the local BIG-bench cache."""
     from training.bigbench_source import SDIST_SHA256, BigBenchError, cache_is_current, read_index, read_task_record
     from training.tasks import TaskConfig, load_split
-    from t2l.assets import t2l_home
+    from ground.assets import t2l_home
 
     cache_dir = t2l_home() / "data" / "bigbench"
     if not cache_is_current(cache_dir, TaskConfig().source_params(), SDIST_SHA256):

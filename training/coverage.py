@@ -157,7 +157,7 @@ def build_index(job: IndexJob, log=print) -> dict[str, Any]:
 
     from hypernet import DescriptionIndex, load_checkpoint, make_encoder, write_description_index
 
-    from .assets import prepare_encoder
+    from ground.assets import prepare_encoder
 
     started = time.perf_counter()
     ckpt = load_checkpoint(job.checkpoint, description_index=False)  # the index is what we (re)write
