@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator
 
 from hypernet import DescriptionError
@@ -80,14 +80,9 @@ class Job:
     prompt: Prompt
     task: str | None = None
     model: str | None = None
-    max_tokens: int | None = None
-    temperature: float = 0.0
-    top_p: float = 1.0
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
+    sampling: SamplingSpec = SamplingSpec(max_tokens=None)  # max_tokens None: the server's default
     n: int = 1
     description_in_prompt: bool | None = None
-    ignore_eos: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,7 +191,7 @@ class CompletionService:
         if room < 1:
             raise BadRequest(f"prompt is {len(ids)} tokens; this model's context is {lim.max_model_len}",
                              param=where, code="context_length_exceeded")
-        max_tokens = job.max_tokens
+        max_tokens = job.sampling.max_tokens
         if max_tokens is None:
             max_tokens = min(room, lim.max_tokens_limit, lim.default_max_tokens)
         if max_tokens > lim.max_tokens_limit:
@@ -206,8 +201,7 @@ class CompletionService:
                              f"{lim.max_model_len}", param="max_tokens", code="context_length_exceeded")
         if job.n > lim.max_n:
             raise BadRequest(f"n is {job.n}; the limit is {lim.max_n}", param="n")
-        return SamplingSpec(max_tokens=max_tokens, temperature=job.temperature, top_p=job.top_p, stop=job.stop,
-                            seed=job.seed, ignore_eos=job.ignore_eos)
+        return replace(job.sampling, max_tokens=max_tokens)
 
     async def _adapter(self, description: Description | None, model: str | None) -> AdapterRecord | None:
         """The adapter a request runs with, or None for the base model."""
@@ -320,8 +314,8 @@ class CompletionService:
         metrics = self.metrics, self.adapters.metrics
         self.metrics = self.adapters.metrics = None
         try:
-            done = await self.complete(Job(ChatPrompt((("user", text),)), task=task, max_tokens=1))
-            await self.complete(Job(TextPrompt(text), max_tokens=1))
+            done = await self.complete(Job(ChatPrompt((("user", text),)), task=task, sampling=SamplingSpec(1)))
+            await self.complete(Job(TextPrompt(text), sampling=SamplingSpec(1)))
             await self.adapters.delete(done.model)
             await self.engine.unload(done.model)
         finally:

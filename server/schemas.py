@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from .engines.base import SamplingSpec
+
 # Python's whitespace (str.isspace, what `\s` matches and hypernet.normalize_description strips), spelled out so
 # every regex dialect reads the pattern the same (ECMA's `\s` also takes U+FEFF, which a description may hold).
 WHITESPACE = "\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -56,6 +58,13 @@ class _Sampling(BaseModel):
     _check_stop = field_validator("stop")(classmethod(lambda cls, v: _stops(v)))
     _ints = field_validator("seed", "n", "max_tokens", "max_completion_tokens", mode="before", check_fields=False)(
         classmethod(lambda cls, v: _integral(v)))
+
+    def sampling(self, max_tokens: int | None) -> SamplingSpec:
+        """The request's sampling as the service and engines take it, converted here once (one stop string becomes a
+        one-item tuple); max_tokens None: the server's default."""
+        stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+        return SamplingSpec(max_tokens=max_tokens, temperature=self.temperature, top_p=self.top_p, stop=stop,
+                            seed=self.seed)
 
 
 # ---- adapters ---------------------------------------------------------------------------------------------------

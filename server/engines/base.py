@@ -13,9 +13,11 @@ from hypernet import Adapter
 
 @dataclass(frozen=True)
 class SamplingSpec:
-    """What one completion asks for. temperature 0 means greedy."""
+    """How one completion samples: the one declaration of these fields. A request's schema converts into it once
+    (server/schemas.py `sampling`); the service fills in `max_tokens` when the request left it out and checks the
+    limits (server/completions.py); engines take it as it is. temperature 0 means greedy."""
 
-    max_tokens: int = 128
+    max_tokens: int | None = 128  # None only before the service resolves the server's default; never in an engine
     temperature: float = 0.0
     top_p: float = 1.0
     stop: tuple[str, ...] = ()

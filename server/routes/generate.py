@@ -34,10 +34,8 @@ def _timings(record, started: float, generation_ms: float | None = None) -> dict
 async def generate(body: GenerateRequest, request: Request):
     started = time.perf_counter()
     svc = request.app.state.runtime.completions
-    stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
     job = Job(ChatPrompt((("user", body.prompt),)) if body.chat else TextPrompt(body.prompt), task=body.task,
-              max_tokens=body.max_tokens, temperature=body.temperature, top_p=body.top_p, stop=stop, seed=body.seed,
-              description_in_prompt=body.description_in_prompt)
+              sampling=body.sampling(body.max_tokens), description_in_prompt=body.description_in_prompt)
     if body.stream:
         run = await svc.stream(job)
         record = run.record

@@ -68,9 +68,8 @@ def coverage_headers(record) -> dict[str, str]:
 
 
 def _job(body, prompt: Prompt, max_tokens: int | None) -> Job:
-    stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
-    return Job(prompt, task=body.task, model=body.model, max_tokens=max_tokens, temperature=body.temperature,
-               top_p=body.top_p, stop=stop, seed=body.seed, n=body.n, description_in_prompt=body.description_in_prompt)
+    return Job(prompt, task=body.task, model=body.model, sampling=body.sampling(max_tokens), n=body.n,
+               description_in_prompt=body.description_in_prompt)
 
 
 async def _run(request: Request, body, job: Job, kind: str):

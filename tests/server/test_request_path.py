@@ -83,8 +83,8 @@ def test_a_chat_request_with_a_task_crosses_each_layer_once(fast, monkeypatch):
 def test_n_choices_get_consecutive_seeds_and_keep_every_sampling_field(fast):
     rt = runtime(fast)
     engine = rt.engine
-    job = Job(ChatPrompt((("user", "hi"),)), task=fresh(), max_tokens=5, temperature=0.8, top_p=0.9, stop=("zz",),
-              seed=7, n=3, ignore_eos=True)
+    job = Job(ChatPrompt((("user", "hi"),)), task=fresh(), n=3,
+              sampling=SamplingSpec(max_tokens=5, temperature=0.8, top_p=0.9, stop=("zz",), seed=7, ignore_eos=True))
     before = len(engine.calls)
     done = fast.portal.call(rt.completions.complete, job)
     specs = [c.spec for c in engine.calls[before:]]
@@ -386,3 +386,21 @@ def test_a_failing_choice_stops_its_siblings_inside_the_request(fast_parts, redi
         free = not runtime(client).completions.admission.slots.locked()
     assert r.status_code == 503 and "choice 1 failed" in r.json()["error"]["message"]
     assert engine.finished == 0 and free
+
+
+def test_sampling_is_declared_once_and_converted_once():
+    """The sampling fields live in one value (SamplingSpec) and the HTTP schema that parses them; every request
+    schema converts into that value in one place (one stop string becomes a tuple), and a Job carries it whole."""
+    from server.schemas import ChatCompletionRequest, CompletionRequest, GenerateRequest
+
+    root = Path(__file__).resolve().parents[2] / "server"
+    holders = sorted(f"{f.name}:{node.name}" for f in root.rglob("*.py") for node in ast.walk(ast.parse(f.read_text()))
+                     if isinstance(node, ast.ClassDef) and any(isinstance(s, ast.AnnAssign) and getattr(
+                         s.target, "id", "") in ("temperature", "top_p") for s in node.body))
+    assert holders == ["base.py:SamplingSpec", "schemas.py:_Sampling"]
+    chat = ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "x"}], stop="END", temperature=0.5,
+                                 seed=3)
+    assert chat.sampling(7) == SamplingSpec(max_tokens=7, temperature=0.5, top_p=1.0, stop=("END",), seed=3)
+    text = CompletionRequest(model="m", prompt="x", stop=["a", "b"], top_p=0.5)
+    assert text.sampling(None) == SamplingSpec(max_tokens=None, top_p=0.5, stop=("a", "b"))
+    assert GenerateRequest(task="Say hi.", prompt="x").sampling(None) == Job(TextPrompt("x")).sampling
