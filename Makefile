@@ -88,7 +88,7 @@ validate-deploy: setup
 loadtest: setup-cpu
 	bash scripts/ensure_redis.sh
 	$(BIN)/t2l assets prepare
-	$(BIN)/python scripts/loadtest.py --duration 120 --concurrency 32 --out bench/results/loadtest.json
+	$(BIN)/python -m bench.loadtest --duration 120 --concurrency 32 --out bench/results/loadtest.json
 
 # The images and the compose stack for real (issue #13): as root it installs and starts dockerd when none answers,
 # builds Debian-only base images when no public base can be pulled, the wheelhouse from constraints/cpu.txt, the cpu
@@ -213,11 +213,11 @@ bench-steps: setup
 # refine_latency_nice0.* is the same with ARGS='--set refine_nice=0 --set out=bench/results/refine_latency_nice0.json').
 # Either takes ARGS='--set KEY=VALUE ...' for its config's fields.
 bench-refine: setup
-	$(BIN)/python -m t2l.bench.refine $(ARGS)
+	$(BIN)/python -m bench.refine $(ARGS)
 
 bench-refine-latency: setup-cpu
 	bash scripts/ensure_redis.sh
-	$(BIN)/python -m t2l.bench.refine_latency $(ARGS)
+	$(BIN)/python -m bench.refine_latency $(ARGS)
 
 bench-smoke: setup
 	bash scripts/ensure_redis.sh

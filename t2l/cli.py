@@ -187,7 +187,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "steps":
         return _cmd_bench_steps(args)
-    from t2l.bench.run import BenchConfig, run_bench
+    from bench.run import BenchConfig, run_bench
 
     for name in ("checkpoint", "eval_json"):
         value = getattr(args, name)
@@ -206,7 +206,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_steps(args: argparse.Namespace) -> int:
-    from t2l.bench.steps import StepBenchConfig, run_step_bench
+    from bench.steps import StepBenchConfig, run_step_bench
 
     kw = {k: v for k, v in {"out": args.out, "threads": args.threads, "steps": args.steps,
                             "config": args.recipe}.items() if v is not None}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from t2l.bench.run import TARGETS, summarise
-from t2l.bench.timing import percentile, spread
+from bench.run import TARGETS, summarise
+from bench.timing import percentile, spread
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +72,7 @@ def test_load_counts_every_token_under_concurrency():
     import asyncio
 
     from server.engines.base import Delta
-    from t2l.bench.serving import run_load
+    from bench.serving import run_load
 
     class Engine:
         name = "fake"
@@ -100,27 +100,27 @@ def _settings_args(call: ast.Call) -> list[str | None]:
 
 @pytest.mark.parametrize("cls, served_in", [("AdapterService", "build_runtime"), ("HFEngine", "make_engine")])
 def test_bench_passes_the_server_its_own_arguments(cls, served_in):
-    """t2l/bench/served.py builds AdapterService and HFEngine with the same Settings fields, in the same places, as
+    """bench/served.py builds AdapterService and HFEngine with the same Settings fields, in the same places, as
     server/app.py: a new or reordered argument there fails here."""
     (server_call,) = _calls(ROOT / "server" / "app.py", cls)
-    (bench_call,) = _calls(ROOT / "t2l" / "bench" / "served.py", cls)
+    (bench_call,) = _calls(ROOT / "bench" / "served.py", cls)
     served = [a for a in _settings_args(server_call) if a is not None]
     assert served and _settings_args(bench_call)[-len(served):] == served, (cls, served_in)
     assert len(bench_call.args) <= len(server_call.args)  # at most metrics is left out
 
 
 def test_every_bench_service_is_built_from_the_served_settings():
-    """No module of t2l/bench builds a service, engine or cache itself (where a 5 ms window hid before)."""
-    for path in sorted((ROOT / "t2l" / "bench").glob("*.py")):
+    """No module of bench/ builds a service, engine or cache itself (where a 5 ms window hid before)."""
+    for path in sorted((ROOT / "bench").glob("*.py")):
         if path.name == "served.py":
             continue
         for name in ("AdapterService", "HFEngine", "MemoryCache", "RedisCache", "TieredCache"):
-            assert not _calls(path, name), f"{path.name} builds {name} itself: use t2l/bench/served.py"
+            assert not _calls(path, name), f"{path.name} builds {name} itself: use bench/served.py"
 
 
 def test_served_settings_are_the_declared_defaults(monkeypatch, tmp_path):
     from server.settings import Settings
-    from t2l.bench.served import ENGINE_FIELDS, SERVICE_FIELDS, described, served_settings
+    from bench.served import ENGINE_FIELDS, SERVICE_FIELDS, described, served_settings
 
     for name in [k for k in os.environ if k.startswith("T2L_")]:
         monkeypatch.delenv(name)
@@ -149,7 +149,7 @@ def test_cache_bench_measures_the_served_service(monkeypatch, tmp_path):
     import server.service
     from hypernet import load_checkpoint, save_checkpoint
     from server.settings import Settings
-    from t2l.bench.parts import bench_cache, sized_adapters
+    from bench.parts import bench_cache, sized_adapters
     from tests.helpers import HashingEncoder, tiny_hypernet, tiny_llama, tiny_llama_config
 
     built = []
@@ -173,13 +173,13 @@ def test_cache_bench_measures_the_served_service(monkeypatch, tmp_path):
 
 
 def test_bench_main_takes_the_config_style_and_writes_both_results_files(tmp_path, capsys):
-    """python -m t2l.bench.<name>: --set fields of its config (tuples from YAML lists), then the .json and .md."""
+    """python -m bench.<name>: --set fields of its config (tuples from YAML lists), then the .json and .md."""
     import json
 
     import pytest
 
-    from t2l.bench.refine import RefineBenchConfig, markdown
-    from t2l.bench.report import bench_main
+    from bench.refine import RefineBenchConfig, markdown
+    from bench.report import bench_main
 
     seen = []
 

@@ -93,9 +93,9 @@ def test_greedy_answers_match_transformers_generate(parts):
 
 
 def test_the_standard_lora_start_leaves_the_model_as_the_base_and_refines_away_from_it(parts):
-    """t2l.bench.refine's control arm: PEFT's init (B zero) adds nothing at first; refining moves B off zero."""
+    """bench.refine's control arm: PEFT's init (B zero) adds nothing at first; refining moves B off zero."""
     from hypernet import inject
-    from t2l.bench.refine import standard_start
+    from bench.refine import standard_start
 
     model, adapter, rows = parts
     start = standard_start(adapter, seed=0)

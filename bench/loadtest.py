@@ -1,7 +1,7 @@
 """Bounded loopback load test: a real `t2l serve` with its own redis-server, concurrency C for D seconds with a mix
 of repeated and new tasks; run twice: steady, and with Redis stopped at D/3 and restarted at 2D/3.
 
-    make loadtest            # or: python scripts/loadtest.py --duration 120 --concurrency 32
+    make loadtest            # or: python -m bench.loadtest --duration 120 --concurrency 32
 Writes bench/results/loadtest.json: per run sent, succeeded, failed (by kind), lost (no response at all),
 rejected_429 and latency percentiles. Only 127.0.0.1 is ever contacted; every loop is bounded in time and count.
 """

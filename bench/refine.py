@@ -1,4 +1,4 @@
-"""`python -m t2l.bench.refine` (make bench-refine): refining from the T2L adapter vs from a standard LoRA start.
+"""`python -m bench.refine` (make bench-refine): refining from the T2L adapter vs from a standard LoRA start.
 
 The question issue #22 asks and the paper does not answer: with a handful of examples, does starting the LoRA at
 the hypernetwork's output for the task's description beat PEFT's usual start (A Kaiming-uniform, B zero, so the
@@ -122,7 +122,7 @@ def markdown(result: dict) -> str:
     lines = [f"# Refine: T2L start vs standard LoRA start ({len(result['tasks'])} held-out suite operations)", "",
              f"{c['examples']} training examples and {c['eval_examples']} scored ones per task, lr {c['lr']}, "
              f"seed {c['seed']}, checkpoint `{c['checkpoint']}`; exact match (%), mean over tasks. Written by "
-             "`python -m t2l.bench.refine` in one run of " + f"{result['seconds']} s.", "",
+             "`python -m bench.refine` in one run of " + f"{result['seconds']} s.", "",
              "| steps | T2L start | standard LoRA start | tasks T2L better | tasks LoRA better |", "|---|---|---|---|---|"]
     for steps in c["steps"]:
         lines.append(f"| {steps} | {result['mean_exact'][f't2l@{steps}']:.1f} | "
@@ -133,9 +133,9 @@ def markdown(result: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from t2l.bench.report import bench_main
+    from bench.report import bench_main
 
-    return bench_main(argv, "python -m t2l.bench.refine", __doc__, RefineBenchConfig, run_refine_bench, markdown)
+    return bench_main(argv, "python -m bench.refine", __doc__, RefineBenchConfig, run_refine_bench, markdown)
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ def run_step_bench(config: StepBenchConfig) -> Path:
     result = {"bench": "steps", "config": asdict(config), "recipe": sft.to_dict(), "samples_per_step": run.plan.per_step,
               "matmul": peak, "summary": summary, "steps": arms,
               "note": "paired: every draw timed in both arms, alternating which goes first; medians over draws"}
-    from t2l.bench.report import write_results
+    from bench.report import write_results
 
     return write_results(result, config.out, steps_markdown)
 

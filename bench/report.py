@@ -1,4 +1,4 @@
-"""The markdown summary and plots of a bench results file, and what every `python -m t2l.bench.<name>` shares:
+"""The markdown summary and plots of a bench results file, and what every `python -m bench.<name>` shares:
 its config from the command line and its results files."""
 
 from __future__ import annotations
