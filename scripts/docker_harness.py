@@ -4,19 +4,23 @@ sent and lost. Standard library only (scripts/docker_test.py says why)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import http.client
 import importlib.util
 import json
+import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,31 +100,46 @@ def dir_fingerprint(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
-# ---- HTTP through the published port ---------------------------------------------------------------------------
+# ---- HTTP through the published ports -------------------------------------------------------------------------
 class Client:
-    def __init__(self, port: int):
-        self.base = f"http://127.0.0.1:{port}"
-        self.sent = 0
-        self.lost = 0  # requests that got no complete answer (connection error, truncated body or stream)
+    """HTTP to the ports a stack publishes on 127.0.0.1 ("app", and for the scale stack "vllm" and "stats"), with
+    thread-safe counts of requests sent and lost (no complete answer: connection error, truncated body or stream)."""
 
-    def request(self, method: str, path: str, body: dict | None = None, timeout: float = 120,
-                count: bool = True) -> tuple[int, dict | str]:
+    def __init__(self, app_port: int, **ports: int):
+        self.ports = {"app": app_port, **ports}
+        self.base = f"http://127.0.0.1:{app_port}"
+        self.sent = self.lost = 0
+        self._lock = threading.Lock()
+
+    def count(self, sent: int = 0, lost: int = 0) -> None:
+        with self._lock:
+            self.sent += sent
+            self.lost += lost
+
+    def call(self, method: str, path: str, body: dict | None = None, port: str = "app", timeout: float = 300,
+             count: bool = True) -> tuple[int, dict | str, dict]:
+        """(status, JSON or text, headers with lower-case names: HAProxy sends them lower-cased)."""
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
+        req = urllib.request.Request(f"http://127.0.0.1:{self.ports[port]}{path}", data=data, method=method,
                                      headers={"content-type": "application/json"} if data else {})
-        self.sent += count
+        self.count(sent=count)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 raw, status = resp.read().decode(), resp.status
+                headers = {k.lower(): v for k, v in resp.headers.items()}
         except urllib.error.HTTPError as exc:
-            raw, status = exc.read().decode(), exc.code
+            raw, status, headers = exc.read().decode(), exc.code, {k.lower(): v for k, v in exc.headers.items()}
         except (OSError, http.client.HTTPException):
-            self.lost += count
+            self.count(lost=count)
             raise
         try:
-            return status, json.loads(raw)
+            return status, json.loads(raw), headers
         except ValueError:
-            return status, raw
+            return status, raw, headers
+
+    def request(self, method: str, path: str, body: dict | None = None, timeout: float = 120,
+                count: bool = True) -> tuple[int, dict | str]:
+        return self.call(method, path, body, timeout=timeout, count=count)[:2]
 
     def metrics(self) -> dict[str, float]:
         _, text = self.request("GET", "/metrics", count=False)
@@ -142,6 +161,17 @@ class Client:
         if status != 200:
             raise RuntimeError(f"chat completion: {status} {out}")
         return out
+
+    def servers(self, backend: str) -> dict[str, str]:
+        """HAProxy's view of a backend (stats port): server name -> status (UP, DOWN, ...) for the slots with an
+        address."""
+        _, text, _ = self.call("GET", "/stats;csv", port="stats", timeout=10, count=False)
+        lines = str(text).lstrip("# ").splitlines()
+        header = lines[0].split(",")
+        rows = [dict(zip(header, line.split(","))) for line in lines[1:] if line]
+        return {r["svname"]: r["status"] for r in rows if r["pxname"] == backend
+                and r["svname"] not in ("FRONTEND", "BACKEND") and r.get("addr") not in ("", None)
+                and not r["status"].startswith("MAINT")}
 
 
 def wait_ready_http(client: Client, timeout: float) -> float:
@@ -165,3 +195,112 @@ def checkpoints_snapshot(project: str) -> Path:
     for path in [snapshot, *snapshot.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return snapshot
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+# ---- one compose project ---------------------------------------------------------------------------------------
+def container_state(cid: str) -> str:
+    """"running/healthy", "exited/", ... of one container."""
+    return run(["docker", "inspect", "--format", "{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}"
+                "{{end}}", cid], check=False, timeout=30).stdout.strip()
+
+
+@dataclass
+class Stack:
+    """What every `docker compose` call of one run shares: the client, project, files (-f) and environment."""
+
+    project: str
+    client: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    env: dict = field(default_factory=lambda: dict(os.environ))
+    up: bool = False  # set before `up`: teardown then runs `down`
+
+    def dc(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+        files = [a for f in self.files for a in ("-f", str(f))]
+        return run([*self.client, "-p", self.project, "--project-directory", str(ROOT), *files, "--profile", "cpu",
+                    *args], timeout=timeout, check=check, env=self.env)
+
+    def containers(self, service: str) -> list[str]:
+        return self.dc("ps", "-a", "-q", service).stdout.split()
+
+    def wait_healthy(self, cids: list[str], timeout: float, since: float | None = None) -> dict[str, float]:
+        """Seconds from `since` (default: now) until each container's healthcheck passes; a container that exits
+        first is an error with its log."""
+        start, seen = since or time.monotonic(), {}
+        while time.monotonic() - start < timeout:
+            for cid in cids:
+                state = container_state(cid)
+                if cid not in seen and state == "running/healthy":
+                    seen[cid] = round(time.monotonic() - start, 1)
+                elif state.startswith(("exited", "dead")) or not state:
+                    logs = run(["docker", "logs", "--tail", "40", cid], check=False)
+                    raise RuntimeError(f"{cid[:12]}: {state or 'absent'}\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
+            if len(seen) == len(cids):
+                return seen
+            time.sleep(2)
+        raise TimeoutError(f"not healthy within {timeout:.0f} s: {[container_state(c) for c in cids]}")
+
+    def down(self) -> dict:
+        """`down -v`, then what is left of the project by label (containers, volumes, networks)."""
+        if not self.up:
+            return {}
+        ok = self.dc("down", "-v", "--remove-orphans", "--timeout", "60", timeout=300, check=False).returncode == 0
+        label = f"label=com.docker.compose.project={self.project}"
+        listings = (["ps", "-a"], ["volume", "ls"], ["network", "ls"])
+        left = [len(run(["docker", *ls, "-q", "--filter", label], check=False).stdout.split()) for ls in listings]
+        return {"compose_down": ok, "left_containers_volumes_networks": left}
+
+
+# ---- the results of one run ------------------------------------------------------------------------------------
+class Recorder:
+    """Timed steps and named checks of one run, and its verdict: a failed check is recorded and the run goes on;
+    the run passes only when every check passed, every `required` check ran, no step raised and nothing was lost."""
+
+    def __init__(self, command: str, required: tuple[str, ...] = (), **fields):
+        self.t0 = time.monotonic()
+        self.required = required
+        self.result: dict = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                             "command": command, **fields, "steps_s": {}, "checks": [], "failed": 0, "lost": 0}
+
+    def step(self, name: str, start: float) -> float:
+        seconds = round(time.monotonic() - start, 1)
+        self.result["steps_s"][name] = seconds
+        log(f"{name}: {seconds} s")
+        return seconds
+
+    def check(self, name: str, fn) -> dict | None:
+        log(f"check {name}")
+        start = time.monotonic()
+        entry = {"name": name, "ok": False}
+        try:
+            entry.update(ok=True, detail=fn())
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded and the run goes on
+            entry["error"] = f"{type(exc).__name__}: {exc}"[:3000]
+        entry["seconds"] = round(time.monotonic() - start, 1)
+        log(f"check {name}: {'ok' if entry['ok'] else 'FAILED ' + entry.get('error', '')}")
+        self.result["checks"].append(entry)
+        return entry.get("detail")
+
+    def verdict(self, error: str | None, client: Client | None) -> int:
+        """Fill in error, failed (failed checks + required checks that never ran + the error), lost, requests and
+        total_s; 0 when the run passed, else 1."""
+        ran = {c["name"] for c in self.result["checks"]}
+        self.result["missing_checks"] = [n for n in self.required if n not in ran]
+        self.result["error"] = error
+        self.result["failed"] = (sum(not c["ok"] for c in self.result["checks"]) + len(self.result["missing_checks"])
+                                 + (1 if error else 0))
+        self.result["lost"] = client.lost if client else 0
+        self.result["requests"] = client.sent if client else 0
+        self.result["total_s"] = round(time.monotonic() - self.t0, 1)
+        return 0 if self.result["failed"] == 0 and self.result["lost"] == 0 else 1
+
+    def write(self, out: Path) -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(self.result, indent=1) + "\n")
+        log(f"{out}: failed={self.result['failed']} lost={self.result['lost']} total={self.result['total_s']} s")

@@ -21,24 +21,19 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import datetime as dt
 import http.client
-import json
-import os
 import re
 import shutil
 import statistics
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docker_harness import (DOCKER_DIR, LOCAL_BASES, ROOT, TASK, checkpoints_snapshot, compose_default,  # noqa: E402
-                            free_port, image_bytes, log, run)
-from docker_test import DockerTest  # noqa: E402
+from docker_harness import (DOCKER_DIR, LOCAL_BASES, ROOT, TASK, Client, Recorder, Stack,  # noqa: E402
+                            checkpoints_snapshot, compose_default, container_state, free_port, log, percentile, run)
+from docker_images import APP_IMAGE, Images  # noqa: E402
 
 PROJECT = "t2l-scale-test"
 APP, REDIS, LB, RESOLVER = "t2l-cpu", "redis", "lb", "vllm-resolver"
@@ -46,106 +41,24 @@ SCALE_FILE = DOCKER_DIR / "compose.scale.yml"
 MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 METRIC = re.compile(r'^(t2l_hypernet_batch_size_count|t2l_cache_lookups_total\{source="(\w+)"\}|'
                     r't2l_requests_total\{route="([^"]+)",status="(\d+)"\})\s+(\S+)$')
-
-
-class Balancer:
-    """HTTP through the balancer's published ports; thread-safe counts of requests sent and lost (no answer)."""
-
-    def __init__(self, app_port: int, vllm_port: int, stats_port: int):
-        self.ports = {"app": app_port, "vllm": vllm_port, "stats": stats_port}
-        self.sent = self.lost = 0
-        self._lock = threading.Lock()
-
-    def call(self, method: str, path: str, body: dict | None = None, port: str = "app", timeout: float = 300,
-             count: bool = True) -> tuple[int, dict | str, dict]:
-        """(status, JSON or text, headers with lower-case names: HAProxy sends them lower-cased)."""
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"http://127.0.0.1:{self.ports[port]}{path}", data=data, method=method,
-                                     headers={"content-type": "application/json"} if data else {})
-        if count:
-            with self._lock:
-                self.sent += 1
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                raw, status = resp.read().decode(), resp.status
-                headers = {k.lower(): v for k, v in resp.headers.items()}
-        except urllib.error.HTTPError as exc:
-            raw, status, headers = exc.read().decode(), exc.code, {k.lower(): v for k, v in exc.headers.items()}
-        except (OSError, http.client.HTTPException):
-            if count:
-                with self._lock:
-                    self.lost += 1
-            raise
-        try:
-            return status, json.loads(raw), headers
-        except ValueError:
-            return status, raw, headers
-
-    def servers(self, backend: str) -> dict[str, str]:
-        """HAProxy's view of a backend: server name -> status (UP, DOWN, MAINT, ...) for the slots with an address."""
-        _, text, _ = self.call("GET", "/stats;csv", port="stats", timeout=10, count=False)
-        lines = str(text).lstrip("# ").splitlines()
-        header = lines[0].split(",")
-        rows = [dict(zip(header, line.split(","))) for line in lines[1:] if line]
-        return {r["svname"]: r["status"] for r in rows if r["pxname"] == backend
-                and r["svname"] not in ("FRONTEND", "BACKEND") and r.get("addr") not in ("", None)
-                and not r["status"].startswith("MAINT")}
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+REQUIRED = ("lb_sees_every_replica", "one_hypernet_pass_across_replicas", "cached_on_another_replica",
+            "vllm_resolver_serves_by_id", "load_replica_sigterm_restart_redis_restart")
 
 
 class ScaleTest:
     def __init__(self, args: argparse.Namespace):
         self.args = args
-        self.t0 = time.monotonic()
-        # the image steps are docker-test's own (always the reduced kind: a matching wheelhouse and the layer cache)
-        self.builder = DockerTest(argparse.Namespace(**{**vars(args), "reuse": True, "gpu_builder": False,
-                                                        "gpu_only": False}))
-        self.result: dict = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                             "command": "make scale-test", "replicas": args.replicas, "steps_s": {}, "checks": [],
-                             "failed": 0, "lost": 0}
-        self.env = dict(os.environ)
-        self.files: list[Path] = []
-        self.up = False
-        self.lb: Balancer | None = None
+        self.rec = Recorder("make scale-test", REQUIRED, replicas=args.replicas)
+        self.result = self.rec.result
+        # the image steps are docker-test's (always the reduced kind: a matching wheelhouse and the layer cache)
+        self.images = Images(argparse.Namespace(**{**vars(args), "reuse": True}), self.rec)
+        self.stack = Stack(PROJECT)
+        self.dc, self.containers = self.stack.dc, self.stack.containers
+        self.lb: Client | None = None
         self.snapshot: Path | None = None
 
-    # -- helpers
-    def step(self, name: str, start: float) -> float:
-        seconds = round(time.monotonic() - start, 1)
-        self.result["steps_s"][name] = seconds
-        log(f"{name}: {seconds} s")
-        return seconds
-
-    def dc(self, *args: str, timeout: float = 600, check: bool = True):
-        files = [a for f in self.files for a in ("-f", str(f))]
-        return run([*self.builder.compose, "-p", PROJECT, "--project-directory", str(ROOT), *files, "--profile", "cpu",
-                    *args], timeout=timeout, check=check, env=self.env)
-
-    def containers(self, service: str) -> list[str]:
-        return self.dc("ps", "-a", "-q", service).stdout.split()
-
-    def state(self, cid: str) -> str:
-        return run(["docker", "inspect", "--format", "{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}"
-                    "{{end}}", cid], check=False, timeout=30).stdout.strip()
-
     def wait_healthy(self, cids: list[str], timeout: float) -> float:
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            states = [self.state(c) for c in cids]
-            if all(s == "running/healthy" for s in states):
-                return round(time.monotonic() - start, 1)
-            for cid, s in zip(cids, states):
-                if s.startswith(("exited", "dead")):
-                    logs = run(["docker", "logs", "--tail", "40", cid], check=False)
-                    raise RuntimeError(f"{cid[:12]}: {s}\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
-            time.sleep(2)
-        raise TimeoutError(f"not healthy within {timeout:.0f} s: {[self.state(c) for c in cids]}")
+        return max(self.stack.wait_healthy(cids, timeout).values(), default=0.0)
 
     def wait_lb(self, backend: str, up: int, timeout: float = 120) -> float:
         start = time.monotonic()
@@ -166,7 +79,7 @@ class ScaleTest:
                  "print(u.urlopen('http://127.0.0.1:8000/metrics', timeout=10).read().decode())")
         out = {}
         for cid in self.containers(APP):
-            if not self.state(cid).startswith("running"):
+            if not container_state(cid).startswith("running"):
                 continue
             text = run(["docker", "exec", cid, "python", "-c", probe], timeout=60).stdout
             values: dict[str, float] = {}
@@ -180,38 +93,26 @@ class ScaleTest:
             out[cid[:12]] = values
         return out
 
-    def check(self, name: str, fn) -> dict | None:
-        log(f"check {name}")
-        start = time.monotonic()
-        entry = {"name": name, "ok": False}
-        try:
-            entry.update(ok=True, detail=fn())
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded and the run goes on
-            entry["error"] = f"{type(exc).__name__}: {exc}"[:3000]
-        entry["seconds"] = round(time.monotonic() - start, 1)
-        log(f"check {name}: {'ok' if entry['ok'] else 'FAILED ' + entry.get('error', '')}")
-        self.result["checks"].append(entry)
-        return entry.get("detail")
-
     # -- 2. the stack
     def stack_up(self) -> None:
-        bases = self.builder.bases_chosen
+        bases, stack = self.images.bases_chosen, self.stack
         ports = {"app": free_port(), "vllm": free_port(), "stats": free_port()}
-        self.lb = Balancer(ports["app"], ports["vllm"], ports["stats"])
+        self.lb = Client(ports["app"], vllm=ports["vllm"], stats=ports["stats"])
         self.snapshot = checkpoints_snapshot(PROJECT)
-        self.env.update(T2L_HOST_PORT=str(ports["app"]), T2L_RESOLVER_HOST_PORT=str(ports["vllm"]),
-                        LB_STATS_HOST_PORT=str(ports["stats"]), T2L_BIND="127.0.0.1", T2L_AUTH="off",
-                        REDIS_IMAGE=bases["redis"]["image"], LB_IMAGE=bases["haproxy"]["image"],
-                        T2L_CHECKPOINTS_DIR=str(self.snapshot))
-        self.env.pop("COMPOSE_PROFILES", None)
-        self.files = [ROOT / "docker-compose.yml", SCALE_FILE]
-        if tuple(int(x) for x in self.builder.result["engine"]["api"].split(".")) < (1, 44):
-            self.files.append(DOCKER_DIR / "compose.engine-pre25.yml")  # Docker Engine < 25: no start_interval
-        self.result["compose"] = {"project": PROJECT, "files": [str(f.relative_to(ROOT)) for f in self.files],
+        stack.client = self.images.compose
+        stack.env.update(T2L_HOST_PORT=str(ports["app"]), T2L_RESOLVER_HOST_PORT=str(ports["vllm"]),
+                         LB_STATS_HOST_PORT=str(ports["stats"]), T2L_BIND="127.0.0.1", T2L_AUTH="off",
+                         REDIS_IMAGE=bases["redis"]["image"], LB_IMAGE=bases["haproxy"]["image"],
+                         T2L_CHECKPOINTS_DIR=str(self.snapshot))
+        stack.env.pop("COMPOSE_PROFILES", None)
+        stack.files = [ROOT / "docker-compose.yml", SCALE_FILE]
+        if self.images.api_before_25():
+            stack.files.append(DOCKER_DIR / "compose.engine-pre25.yml")  # Docker Engine < 25: no start_interval
+        self.result["compose"] = {"project": PROJECT, "files": [str(f.relative_to(ROOT)) for f in stack.files],
                                   "published": {k: f"127.0.0.1:{v}" for k, v in ports.items()},
-                                  "lb_image": self.env["LB_IMAGE"], "redis_image": self.env["REDIS_IMAGE"]}
+                                  "lb_image": stack.env["LB_IMAGE"], "redis_image": stack.env["REDIS_IMAGE"]}
         start = time.monotonic()
-        self.up = True
+        stack.up = True
         self.dc("up", "-d", "--no-build", "--scale", f"{APP}={self.args.replicas}", "--scale", "worker-cpu=0",
                 timeout=900)
         apps = self.containers(APP)
@@ -221,7 +122,7 @@ class ScaleTest:
         lb_s = self.wait_lb("t2l", self.args.replicas)
         self.wait_lb("vllm", 1)
         self.result["time_to_healthy_s"] = {"containers": healthy, "lb_all_up_after": lb_s}
-        self.step("compose_up_to_healthy", start)
+        self.rec.step("compose_up_to_healthy", start)
 
     # -- 3. checks
     def checks(self) -> None:
@@ -290,11 +191,11 @@ class ScaleTest:
         def load_with_restarts():
             return self.load()
 
-        self.check("lb_sees_every_replica", lb_sees_every_replica)
-        self.check("one_hypernet_pass_across_replicas", single_flight_across_replicas)
-        self.check("cached_on_another_replica", cached_on_another_replica)
-        self.check("vllm_resolver_serves_by_id", resolver_serves_by_id)
-        self.check("load_replica_sigterm_restart_redis_restart", load_with_restarts)
+        self.rec.check("lb_sees_every_replica", lb_sees_every_replica)
+        self.rec.check("one_hypernet_pass_across_replicas", single_flight_across_replicas)
+        self.rec.check("cached_on_another_replica", cached_on_another_replica)
+        self.rec.check("vllm_resolver_serves_by_id", resolver_serves_by_id)
+        self.rec.check("load_replica_sigterm_restart_redis_restart", load_with_restarts)
 
     def load(self) -> dict:
         """Concurrency C of chat completions on a few cached descriptions while the phases run in order."""
@@ -383,56 +284,37 @@ class ScaleTest:
     # -- 4. teardown
     def teardown(self) -> None:
         start = time.monotonic()
-        done = {}
-        if self.up:
-            done["compose_down"] = self.dc("down", "-v", "--remove-orphans", "--timeout", "60", timeout=300,
-                                           check=False).returncode == 0
-            left = run(["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}"],
-                       check=False).stdout.split()
-            done["left_containers"] = len(left)
+        done = self.stack.down()
         if self.snapshot is not None:
             shutil.rmtree(self.snapshot, ignore_errors=True)
-        if self.args.clean:  # CI: docker-test kept its images for this run; now they all go
-            for image in ["t2l:0.1.0-cpu", *LOCAL_BASES.values(), "t2l-local/debian:bookworm-minbase"]:
-                if image_bytes(image) is not None and image not in self.builder.built_images:
-                    self.builder.built_images.append(image)
+        # CI: docker-test kept its images for this run (KEEP=1); with --clean they all go now
+        also = [APP_IMAGE, *LOCAL_BASES.values(), "t2l-local/debian:bookworm-minbase"] if self.args.clean else []
+        self.images.remove(done, also)
         self.result["teardown"] = done
-        self.step("teardown", start)
-        self.builder.teardown()  # the images it built, and a dockerd it started
+        self.rec.step("teardown", start)
 
     def main(self) -> int:
         error = None
         try:
-            self.builder.engine()
-            self.builder.bases(extra={"haproxy": compose_default("LB_IMAGE", SCALE_FILE)})
-            self.builder.wheelhouse()
-            self.builder.image_build()
+            self.images.engine()
+            self.images.bases(extra={"haproxy": compose_default("LB_IMAGE", SCALE_FILE)})
+            self.images.wheelhouse()
+            self.images.image_build()
             self.stack_up()
             self.checks()
         except Exception as exc:  # noqa: BLE001 - recorded, torn down, non-zero exit
             error = f"{type(exc).__name__}: {exc}"
             log(f"ERROR {error}")
-            if self.up:
+            if self.stack.up:
                 self.result["logs_tail"] = self.dc("logs", "--tail", "30", check=False).stdout[-8000:]
         finally:
             try:
                 self.teardown()
             except Exception as exc:  # noqa: BLE001
                 error = error or f"teardown: {exc}"
-        for key in ("engine", "bases", "build"):
-            if key in self.builder.result:
-                self.result[key] = self.builder.result[key]
-        self.result["steps_s"] = {**self.builder.result["steps_s"], **self.result["steps_s"]}
-        self.result["error"] = error
-        self.result["failed"] = sum(not c["ok"] for c in self.result["checks"]) + (1 if error else 0)
-        self.result["lost"] = self.lb.lost if self.lb else 0
-        self.result["requests"] = self.lb.sent if self.lb else 0
-        self.result["total_s"] = round(time.monotonic() - self.t0, 1)
-        out = Path(self.args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(self.result, indent=1) + "\n")
-        log(f"{out}: failed={self.result['failed']} lost={self.result['lost']} total={self.result['total_s']} s")
-        return 0 if self.result["failed"] == 0 and self.result["lost"] == 0 else 1
+        status = self.rec.verdict(error, self.lb)
+        self.rec.write(Path(self.args.out))
+        return status
 
 
 def main() -> int:

@@ -245,29 +245,6 @@ def test_haproxy_config_is_valid(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_scale_results_committed():
-    """bench/results/scale.json (make scale-test): every check ran and passed; the load lost and failed nothing in
-    any phase, the stopped replica drained (exit 143 or 0) and HAProxy took it out and back."""
-    import json
-
-    path = ROOT / "bench" / "results" / "scale.json"
-    if not path.exists():
-        pytest.skip("no bench/results/scale.json yet (make scale-test)")
-    result = json.loads(path.read_text())
-    checks = {c["name"]: c for c in result["checks"]}
-    assert {"lb_sees_every_replica", "one_hypernet_pass_across_replicas", "cached_on_another_replica",
-            "vllm_resolver_serves_by_id", "load_replica_sigterm_restart_redis_restart"} <= set(checks)
-    assert all(c["ok"] for c in checks.values()), [n for n, c in checks.items() if not c["ok"]]
-    assert result["failed"] == 0 and result["lost"] == 0 and result["error"] is None
-    assert checks["one_hypernet_pass_across_replicas"]["detail"]["hypernet_passes"] == 1
-    load = result["load"]
-    assert load["seconds"] >= 60 and load["concurrency"] >= 32
-    assert {"steady", "replica_sigterm", "replica_restart", "redis_restart", "after"} <= set(load["phases"])
-    for name, phase in load["phases"].items():
-        assert phase["sent"] > 0 and phase["failed"] == {} and phase["lost"] == 0, (name, phase)
-    assert load["events"]["exit_code"] in ("0", "143") and load["events"]["lb_marked_down_s"] is not None
-
-
 def test_make_scale_test_target():
     import shutil
     import subprocess
