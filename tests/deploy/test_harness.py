@@ -21,6 +21,7 @@ def load(name: str):
     try:
         spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # (dataclasses look their module up there)
         spec.loader.exec_module(module)
         return module
     finally:

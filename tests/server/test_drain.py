@@ -41,6 +41,17 @@ def start(checkpoint: Path, tmp: Path, drain_s: float) -> tuple[subprocess.Popen
     raise AssertionError("t2l serve did not get ready: " + (tmp / "serve.log").read_text()[-3000:])
 
 
+def until_draining(url: str, within_s: float) -> httpx.Response:
+    """/ready polled until it stops answering 200 (the signal is handled when the process gets to it, not after a
+    fixed wait); the last answer."""
+    deadline = time.monotonic() + within_s
+    while True:
+        ready = httpx.get(url + "/ready", timeout=5)
+        if ready.status_code != 200 or time.monotonic() > deadline:
+            return ready
+        time.sleep(0.02)
+
+
 @pytest.mark.slow
 def test_sigterm_drains_then_shuts_down(tiny_checkpoint, tmp_path):
     drain_s = 4.0
@@ -49,8 +60,7 @@ def test_sigterm_drains_then_shuts_down(tiny_checkpoint, tmp_path):
         assert httpx.post(url + "/v1/chat/completions", json=CHAT, timeout=60).status_code == 200
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        ready = httpx.get(url + "/ready", timeout=5)
+        ready = until_draining(url, drain_s)
         assert ready.status_code == 503 and ready.json()["status"] == "draining", ready.text
         assert httpx.get(url + "/health", timeout=5).status_code == 200  # alive: the orchestrator must not kill it
         served = httpx.post(url + "/v1/chat/completions", json=CHAT, timeout=60)
@@ -73,8 +83,7 @@ def test_second_signal_cuts_the_drain_short(tiny_checkpoint, tmp_path):
     proc, url = start(tiny_checkpoint, tmp_path, drain_s=60.0)
     try:
         proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        assert httpx.get(url + "/ready", timeout=5).json()["status"] == "draining"
+        assert until_draining(url, 30).json()["status"] == "draining"
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)

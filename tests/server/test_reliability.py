@@ -199,8 +199,20 @@ def test_redis_dying_mid_traffic_loses_nothing(tiny_checkpoint, tmp_path_factory
         return subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
                                  "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
 
+    def answering() -> None:  # until PING is answered (no guess at how long a start takes)
+        import redis as redis_py
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if redis_py.Redis(port=port, socket_timeout=1).ping():
+                    return
+            except redis_py.RedisError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
     proc = redis()
-    time.sleep(0.3)
+    answering()
     server = start(tmp_path_factory, tiny_checkpoint, redis_url=f"redis://127.0.0.1:{port}/0")
     states = []
 

@@ -359,11 +359,12 @@ def test_hypernet_pre_normalised_entry_point_embeds_the_same_text_without_normal
 
 def test_a_failing_choice_stops_its_siblings_inside_the_request(fast_parts, redis_client, tmp_path):
     class OneBadChoice(FakeEngine):
-        """The choice with seed 1 fails at once; the others would finish after half a second."""
+        """The choice with seed 1 fails at once; the others wait for an event the test never sets, so they end
+        only if the request stops them (counted as cancelled), before it answers."""
 
         def __init__(self):
             super().__init__()
-            self.finished = 0
+            self.finished = self.cancelled = 0
 
         async def generate(self, prompt_ids, spec, adapter_id=None):
             import asyncio
@@ -373,7 +374,11 @@ def test_a_failing_choice_stops_its_siblings_inside_the_request(fast_parts, redi
             if spec.seed == 1:
                 raise EngineError("choice 1 failed")
             if spec.seed is not None:  # not the warm-up's unseeded requests
-                await asyncio.sleep(0.5)
+                try:  # (bounded: a request that never stops its siblings fails the test instead of hanging it)
+                    await asyncio.wait_for(asyncio.Event().wait(), 30)
+                except asyncio.CancelledError:
+                    self.cancelled += 1
+                    raise
             async for delta in super().generate(prompt_ids, spec, adapter_id):
                 yield delta
             self.finished += 1
@@ -382,10 +387,9 @@ def test_a_failing_choice_stops_its_siblings_inside_the_request(fast_parts, redi
     with fast_serving(fast_parts, tmp_path, engine) as client:
         engine.finished = 0  # not the warm-up's
         r = chat(client, n=3, seed=0, temperature=1.0, max_tokens=2, messages=[{"role": "user", "content": "x"}])
-        time.sleep(1.0)  # long enough for the siblings to have finished, had they not been stopped
-        free = not runtime(client).completions.admission.slots.locked()
+        stopped, free = engine.cancelled, not runtime(client).completions.admission.slots.locked()
     assert r.status_code == 503 and "choice 1 failed" in r.json()["error"]["message"]
-    assert engine.finished == 0 and free
+    assert engine.finished == 0 and stopped == 2 and free
 
 
 def test_sampling_is_declared_once_and_converted_once():

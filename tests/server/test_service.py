@@ -216,8 +216,7 @@ def test_redis_down_degrades_to_memory_and_recovers(checkpoint, tmp_path):
             in_redis = await service.cache.redis.get(made.key)
         finally:
             proc.terminate()
-            proc.wait(10)
-        await asyncio.sleep(0.1)
+            proc.wait(10)  # Redis is gone before the next request (no sleep needed)
         during = await service.get_or_create("Outage task three.")  # Redis died again: still answered
         return cold, state_down, state_up, in_redis, during, service.cache.state
 
@@ -275,16 +274,31 @@ def test_memory_hit_reuses_the_decoded_adapter_and_a_replaced_blob_is_decoded_ag
 
 
 def test_misses_arriving_during_a_pass_form_the_next_batch_without_a_window(checkpoint):
-    import time as _time
+    """The first pass is held (events, no sleeps) until the other five misses are queued behind it."""
+    import threading
 
     async def go():
         service = replica(checkpoint, None, window_ms=0)
         real = service._generate_sync
-        service._generate_sync = lambda texts: (_time.sleep(0.2), real(texts))[1]  # a slow pass
+        running, release = threading.Event(), threading.Event()
+
+        def held_pass(texts):
+            if not running.is_set():  # the first pass: say it runs, then wait for the test
+                running.set()
+                release.wait(60)
+            return real(texts)
+
+        service._generate_sync = held_pass
+        loop = asyncio.get_running_loop()
         first = asyncio.ensure_future(service.get_or_create("Continuous batching task 0."))
-        await asyncio.sleep(0.05)  # the first pass is running now
-        rest = await asyncio.gather(*(service.get_or_create(f"Continuous batching task {i}.") for i in range(1, 6)))
-        return service, await first, rest
+        assert await loop.run_in_executor(None, running.wait, 60)
+        rest = [asyncio.ensure_future(service.get_or_create(f"Continuous batching task {i}.")) for i in range(1, 6)]
+        deadline = loop.time() + 30
+        while len(service._pending) < 5:  # each miss queues after its (memory) cache lookup
+            assert loop.time() < deadline, f"{len(service._pending)} of 5 misses queued"
+            await asyncio.sleep(0)
+        release.set()
+        return service, await first, await asyncio.gather(*rest)
 
     service, first, rest = run(go())
     assert service.batches_run == 2

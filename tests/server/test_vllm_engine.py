@@ -93,23 +93,46 @@ def test_openai_streaming_on_vllm(vllm_live):
 
 
 def test_lru_unload_never_touches_an_adapter_in_use(vllm_live):
+    """A request decoding on its adapter keeps it loaded while new adapters force unloads. The request is held
+    after its first token by a gate around the engine's generate (no sleep decides whether it is still running)."""
+    import threading
+
     engine = vllm_live.runtime.engine
+    real = engine.generate
+    started, release = threading.Event(), threading.Event()
+
+    async def gated(prompt_ids, spec, adapter_id=None):
+        first = True
+        async for delta in real(prompt_ids, spec, adapter_id):
+            yield delta
+            if first and adapter_id is not None:
+                first = False
+                started.set()
+                await asyncio.get_running_loop().run_in_executor(None, release.wait, 120)
 
     async def scenario():
         async with httpx.AsyncClient(base_url=vllm_live.url, timeout=120) as client:
             busy = asyncio.create_task(client.post("/v1/generate", json={
-                "task": "Busy adapter task.", "prompt": "Tell me a long story.", "max_tokens": 128}))
-            await asyncio.sleep(1.0)  # the long request is decoding on its adapter
+                "task": "Busy adapter task.", "prompt": "Tell me a long story.", "max_tokens": 16}))
+            assert await asyncio.get_running_loop().run_in_executor(None, started.wait, 120), "never started"
             busy_id = [a for a in engine.loaded() if engine.registry.in_use(a)]
-            for i in range(3):  # capacity is 2: each new adapter forces an unload
-                r = await client.post("/v1/adapters", json={"task": f"Eviction pressure task {i}."})
-                assert r.status_code == 200
-                assert all(b in engine.loaded() for b in busy_id)
-            loaded_during = list(engine.loaded())
+            try:
+                for i in range(3):  # capacity is 2: each new adapter forces an unload
+                    r = await client.post("/v1/adapters", json={"task": f"Eviction pressure task {i}."})
+                    assert r.status_code == 200
+                    assert all(b in engine.loaded() for b in busy_id)
+                loaded_during = list(engine.loaded())
+            finally:
+                release.set()
             done = await busy
             return busy_id, loaded_during, done
 
-    busy_id, loaded_during, done = asyncio.run(scenario())
+    engine.generate = gated
+    try:
+        busy_id, loaded_during, done = asyncio.run(scenario())
+    finally:
+        engine.generate = real
+        release.set()
     assert len(busy_id) == 1 and done.status_code == 200 and done.json()["adapter_id"] == busy_id[0]
     assert busy_id[0] in loaded_during
     assert len(engine.loaded()) <= 3  # capacity 2, plus at most the one that was busy
