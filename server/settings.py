@@ -32,7 +32,11 @@ class Settings(BaseSettings):
     adapters_dir: Path | None = Field(None, description="Where adapter folders are written for the engine; "
                                                         "default /dev/shm/t2l-adapters (tmpfs) or home/adapters.")
     max_loras: int = Field(8, description="Adapters the engine runs in one batch (vLLM max_loras).")
-    max_cpu_loras: int = Field(64, description="Adapters kept loaded in the engine (LRU unload beyond).")
+    # No value of this and max_concurrent_generations can deadlock: a request never waits for a free adapter slot.
+    # With every loaded adapter pinned, the registry (server/engines/base.py) goes over this by the adapters in use
+    # (at most max_concurrent_generations) and trims back on the next load.
+    max_cpu_loras: int = Field(64, description="Adapters kept loaded in the engine (LRU unload beyond; exceeded, "
+                                               "never waited on, while more than this are in use at once).")
     max_model_len: int = Field(2048, description="Context length (prompt + completion) the engine accepts.")
     gpu_memory_utilization: float = Field(0.85, description="vLLM on GPU: fraction of device memory to use.")
     vllm_kv_cache_gib: int = Field(2, description="vLLM on CPU: KV cache size (VLLM_CPU_KVCACHE_SPACE).")
