@@ -300,6 +300,24 @@ class Recorder:
         self.result["total_s"] = round(time.monotonic() - self.t0, 1)
         return 0 if self.result["failed"] == 0 and self.result["lost"] == 0 else 1
 
+    def run(self, steps, teardown, stack: Stack, client_of, tail_lines: int = 60) -> int:
+        """The whole run: `steps()`; any exception is the run's error (recorded with the stack's last log lines,
+        never raised); `teardown()` always runs; then the verdict over `client_of()` (its sent and lost counts)."""
+        error = None
+        try:
+            steps()
+        except Exception as exc:  # noqa: BLE001 - recorded, torn down, non-zero exit
+            error = f"{type(exc).__name__}: {exc}"
+            log(f"ERROR {error}")
+            if stack.up:
+                self.result["logs_tail"] = stack.dc("logs", "--tail", str(tail_lines), check=False).stdout[-8000:]
+        finally:
+            try:
+                teardown()
+            except Exception as exc:  # noqa: BLE001
+                error = error or f"teardown: {exc}"
+        return self.verdict(error, client_of())
+
     def write(self, out: Path) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(self.result, indent=1) + "\n")

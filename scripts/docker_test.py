@@ -125,27 +125,25 @@ class DockerTest:
             return {"status": out["status"], "cache": out["cache"]["state"], "engine": out["engine"].get("name",
                     out["engine"].get("engine")), "model": out["model"], "checkpoint": out["checkpoint"]}
 
-        def chat_task():
-            before = c.metrics()
-            start = time.monotonic()
+        def timed_chat() -> tuple[dict, int, dict]:
+            """The chat with `task`: its answer, milliseconds, and how the cache metrics moved meanwhile."""
+            before, start = c.metrics(), time.monotonic()
             out = c.chat()
-            ms = round((time.monotonic() - start) * 1000)
-            after = c.metrics()
+            ms, after = round((time.monotonic() - start) * 1000), c.metrics()
+            return out, ms, {k: after.get(k, 0) - before.get(k, 0) for k in ("generated", "memory", "redis")}
+
+        def chat_task():
+            out, ms, delta = timed_chat()
             state["id"] = out["model"]
             assert out["model"].startswith("t2l-"), out["model"]
             text = out["choices"][0]["message"]["content"]
-            generated = after.get("generated", 0) - before.get("generated", 0)
+            generated = delta["generated"]
             assert generated == 1, f"expected one generated adapter, metrics moved by {generated}"
             return {"adapter": out["model"], "text": text, "ms": ms, "generated": generated}
 
         def chat_again_cached():
-            before = c.metrics()
-            start = time.monotonic()
-            out = c.chat()
-            ms = round((time.monotonic() - start) * 1000)
-            after = c.metrics()
+            out, ms, delta = timed_chat()
             assert out["model"] == state["id"], (out["model"], state["id"])
-            delta = {k: after.get(k, 0) - before.get(k, 0) for k in ("generated", "memory", "redis")}
             assert delta["generated"] == 0 and delta["memory"] + delta["redis"] == 1, delta
             status, info = c.request("POST", "/v1/adapters", {"task": TASK})
             assert status == 200 and info["cached"] is True and info["id"] == state["id"], info
@@ -344,27 +342,13 @@ class DockerTest:
     def main(self) -> int:
         if self.args.gpu_only:
             return self.gpu_only()
-        error = None
-        try:
-            self.images.engine()
-            self.images.bases()
-            self.images.wheelhouse()
-            self.images.image_build()
-            self.stack_up()
-            self.checks()
-            if self.args.gpu_builder:
-                self.images.gpu_builder()
-        except Exception as exc:  # noqa: BLE001 - recorded, torn down, non-zero exit
-            error = f"{type(exc).__name__}: {exc}"
-            log(f"ERROR {error}")
-            if self.stack.up:
-                self.result["logs_tail"] = self.dc("logs", "--tail", "60", check=False).stdout[-6000:]
-        finally:
-            try:
-                self.teardown()
-            except Exception as exc:  # noqa: BLE001
-                error = error or f"teardown: {exc}"
-        status = self.rec.verdict(error, self.client)
+
+        def steps():
+            for step in (self.images.engine, self.images.bases, self.images.wheelhouse, self.images.image_build,
+                         self.stack_up, self.checks, *([self.images.gpu_builder] if self.args.gpu_builder else [])):
+                step()
+
+        status = self.rec.run(steps, self.teardown, self.stack, lambda: self.client)
         out = Path(self.args.out)
         if out.exists():  # a gpu section written by --gpu-only stays (with its own date)
             previous = json.loads(out.read_text())

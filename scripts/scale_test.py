@@ -294,25 +294,15 @@ class ScaleTest:
         self.rec.step("teardown", start)
 
     def main(self) -> int:
-        error = None
-        try:
+        def steps():
             self.images.engine()
             self.images.bases(extra={"haproxy": compose_default("LB_IMAGE", SCALE_FILE)})
             self.images.wheelhouse()
             self.images.image_build()
             self.stack_up()
             self.checks()
-        except Exception as exc:  # noqa: BLE001 - recorded, torn down, non-zero exit
-            error = f"{type(exc).__name__}: {exc}"
-            log(f"ERROR {error}")
-            if self.stack.up:
-                self.result["logs_tail"] = self.dc("logs", "--tail", "30", check=False).stdout[-8000:]
-        finally:
-            try:
-                self.teardown()
-            except Exception as exc:  # noqa: BLE001
-                error = error or f"teardown: {exc}"
-        status = self.rec.verdict(error, self.lb)
+
+        status = self.rec.run(steps, self.teardown, self.stack, lambda: self.lb, tail_lines=30)
         self.rec.write(Path(self.args.out))
         return status
 

@@ -77,3 +77,17 @@ def tiny_tokenizer():
                                    additional_special_tokens=["<|im_start|>"])
     fast.chat_template = CHAT_TEMPLATE
     return fast
+
+
+def suite_registry(*modules):
+    """A suite Registry with just these op modules registered (training/suite/ops_*.py, formats)."""
+    from training.suite.core import Registry
+
+    reg = Registry()
+    for module in modules:
+        module.register(reg)
+    return reg
+
+
+def op_named(reg, name: str):
+    return next(op for op in reg.ops if op.name == name)

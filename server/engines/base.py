@@ -192,3 +192,22 @@ class AdapterRegistry:
             for a, event in events.items():
                 del self._busy[a]
                 event.set()
+
+
+class RegisteredAdapters:
+    """The Engine's adapter methods, written once: each hands over to the engine's `registry` (an AdapterRegistry
+    whose store is the engine itself, supplying load_adapter / unload_adapter). Engines mix this in."""
+
+    registry: AdapterRegistry
+
+    async def ensure_loaded(self, adapter_id: str, adapter: Adapter) -> None:
+        await self.registry.ensure_loaded(adapter_id, adapter)
+
+    def pin(self, adapter_id: str, adapter: Adapter) -> AsyncContextManager[None]:
+        return self.registry.pin(adapter_id, adapter)
+
+    async def unload(self, adapter_id: str) -> bool:
+        return await self.registry.unload(adapter_id)
+
+    def loaded(self) -> list[str]:
+        return self.registry.loaded()

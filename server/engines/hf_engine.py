@@ -17,7 +17,7 @@ import torch
 
 from hypernet import Adapter, inject
 
-from .base import AdapterRegistry, Delta, EngineError, SamplingSpec
+from .base import AdapterRegistry, Delta, EngineError, RegisteredAdapters, SamplingSpec
 
 
 @dataclass(eq=False)
@@ -30,7 +30,7 @@ class _Request:
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 
-class HFEngine:
+class HFEngine(RegisteredAdapters):
     name = "hf"
 
     def __init__(self, model_path: str, max_cpu_loras: int = 64, max_batch: int = 32, window_ms: float = 5.0,
@@ -68,18 +68,6 @@ class HFEngine:
 
     async def unload_adapter(self, adapter_id: str) -> None:
         self.adapters.pop(adapter_id, None)
-
-    async def ensure_loaded(self, adapter_id: str, adapter: Adapter) -> None:
-        await self.registry.ensure_loaded(adapter_id, adapter)
-
-    def pin(self, adapter_id: str, adapter: Adapter):
-        return self.registry.pin(adapter_id, adapter)
-
-    async def unload(self, adapter_id: str) -> bool:
-        return await self.registry.unload(adapter_id)
-
-    def loaded(self) -> list[str]:
-        return self.registry.loaded()
 
     async def health(self) -> dict:
         return {"engine": self.name, "ok": self.model is not None and self.failed is None, "error": self.failed,

@@ -17,7 +17,7 @@ from typing import AsyncIterator
 
 from hypernet import Adapter
 
-from .base import AdapterRegistry, Delta, EngineError, SamplingSpec
+from .base import AdapterRegistry, Delta, EngineError, RegisteredAdapters, SamplingSpec
 
 
 # vLLM fuses these HF projections into one layer; LoRA only needs wrapping on the fused layers we target.
@@ -30,7 +30,7 @@ def vllm_lora_modules(target_modules: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(_FUSED.get(m, m) for m in target_modules))
 
 
-class VLLMEngine:
+class VLLMEngine(RegisteredAdapters):
     name = "vllm"
 
     def __init__(self, model_path: str, settings, max_lora_rank: int, target_modules: tuple[str, ...]) -> None:
@@ -94,18 +94,6 @@ class VLLMEngine:
             raise EngineError(f"vLLM could not unload {adapter_id}: {exc!r}") from exc
         finally:
             shutil.rmtree(self.dir / adapter_id, ignore_errors=True)
-
-    async def ensure_loaded(self, adapter_id: str, adapter: Adapter) -> None:
-        await self.registry.ensure_loaded(adapter_id, adapter)
-
-    def pin(self, adapter_id: str, adapter: Adapter):
-        return self.registry.pin(adapter_id, adapter)
-
-    async def unload(self, adapter_id: str) -> bool:
-        return await self.registry.unload(adapter_id)
-
-    def loaded(self) -> list[str]:
-        return self.registry.loaded()
 
     async def health(self) -> dict:
         ok, error = self.engine is not None, None

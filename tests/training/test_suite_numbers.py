@@ -6,36 +6,24 @@ import pytest
 
 from training.suite import formats, ops_bigbench, ops_lists, ops_numbers, ops_sentences
 from training.suite.core import Registry, check_ops
+from training.tasks import bigbench_ready
+
+from tests.helpers import op_named as _op, suite_registry
 
 PLAIN = (ops_numbers, ops_lists, ops_sentences, formats)
 
 
 def _registry(modules=PLAIN) -> Registry:
-    reg = Registry()
-    for module in modules:
-        module.register(reg)
-    return reg
+    return suite_registry(*modules)
 
 
-def _bigbench_cache_ready() -> bool:
-    from ground.assets import t2l_home
-    from training.bigbench_source import SDIST_SHA256, cache_is_current
-    from training.tasks import TaskConfig
-
-    return cache_is_current(t2l_home() / "data" / "bigbench", TaskConfig().source_params(), SDIST_SHA256)
-
-
-needs_bigbench = pytest.mark.skipif(not _bigbench_cache_ready(),
-                                    reason="no BIG-bench cache under $T2L_HOME/data (training.tasks.prepare_bigbench)")
+needs_bigbench = pytest.mark.skipif(not bigbench_ready(), reason="no BIG-bench cache under $T2L_HOME/data: PyPI no "
+                                    "longer serves the sdist (`t2l data prepare --sdist PATH` with a copy)")
 
 
 @pytest.fixture(scope="module")
 def reg() -> Registry:
     return _registry()
-
-
-def _op(reg: Registry, name: str):
-    return next(op for op in reg.ops if op.name == name)
 
 
 def test_check_ops_plain(reg):

@@ -13,22 +13,12 @@ from training.grouped import GroupedSampler
 from training.plan import describe_in_prompt, other_descriptions
 from training.steering import steering
 from training.suite.build import TIERS, load_split, make_split, problems, registry, tier_tasks, training_tasks
-from training.tasks import Example, Task
-
-
-def _bigbench_cache() -> bool:
-    try:
-        from training.tasks import load_index
-
-        load_index()
-        return True
-    except Exception:  # no cache on this machine (it is built by `t2l data prepare`)
-        return False
+from training.tasks import Example, Task, bigbench_ready
 
 
 @pytest.fixture(scope="module")
 def suite():
-    with_bb = _bigbench_cache()
+    with_bb = bigbench_ready()
     return registry(with_bigbench=with_bb), load_split(), with_bb
 
 

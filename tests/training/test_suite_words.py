@@ -15,21 +15,16 @@ pytest.importorskip("us")
 from training.suite import ops_countries, ops_words  # noqa: E402
 from training.suite.core import Registry, check_ops  # noqa: E402
 
+from tests.helpers import op_named as _op, suite_registry  # noqa: E402
+
 
 def _registry() -> Registry:
-    reg = Registry()
-    ops_words.register(reg)
-    ops_countries.register(reg)
-    return reg
+    return suite_registry(ops_words, ops_countries)
 
 
 @pytest.fixture(scope="module")
 def reg() -> Registry:
     return _registry()
-
-
-def _op(reg: Registry, name: str):
-    return next(op for op in reg.ops if op.name == name)
 
 
 def test_check_ops_clean_and_enough_ops(reg):
