@@ -9,6 +9,12 @@ import time
 import torch
 from torch import nn
 
+from hypernet import generate_adapters
+from training.common import completion_loss
+from training.data import collate, encode, eval_split, pad_id
+from training.evaluate import EvalConfig, Method, evaluate_method
+from training.lora_library import lora_config
+
 
 def pick_task(eval_results: dict | None, tasks: list):
     """The held-out task where T2L-SFT gains most over the base model (a fair race: T2L has a score to reach)."""
@@ -26,12 +32,6 @@ def bench_finetune(model, tokenizer, task, checkpoint, encoder, t2l_ms: float, e
                    max_steps: int = 60, check_every: int = 5, lr: float = 2e-3, batch_size: int = 8) -> dict:
     """Fine-tune a fresh peft LoRA (the oracle recipe) on `task` until its score reaches the T2L adapter's."""
     from peft import get_peft_model
-
-    from hypernet import generate_adapters
-    from training.data import collate, encode, eval_split, pad_id
-    from training.evaluate import EvalConfig, Method, evaluate_method
-    from training.lora_library import lora_config
-    from training.common import completion_loss
 
     config = EvalConfig(examples_per_task=eval_examples)
     description = task.eval_descriptions[0]

@@ -13,6 +13,7 @@ import torch
 
 from hypernet import Adapter, HyperConfig, HyperLoRA, targets_from_config
 
+from .served import adapter_service, described, redis_cache, served_settings, service_cache
 from .timing import spread, time_call
 
 
@@ -73,8 +74,6 @@ def bench_cache(adapters: dict[str, Adapter], redis_url: str | None, repeats: in
     """Per adapter size: Redis hit (GET + checksum + deserialise), blob decode alone, PEFT folder write; and the
     service's memory hit (what a warm request pays: key hash + LRU lookup + the decoded adapter), on an
     AdapterService and cache built from the served settings."""
-    from .served import adapter_service, described, redis_cache, service_cache, served_settings
-
     settings = served_settings()
 
     async def run() -> dict:

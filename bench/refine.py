@@ -19,7 +19,15 @@ from typing import Sequence
 
 import torch
 
+from bench.report import bench_main
+from ground.assets import prepare_base_model, prepare_encoder
+from hypernet import generate_adapters, load_checkpoint, make_encoder
+from hypernet.refine import RefineConfig, refine_adapter
+from hypernet.refine import greedy_answers
+from server.refine_job import example_rows
 from training.config import ConfigFile
+from training.data import eval_split
+from training.eval_tiers import load_tiers
 
 
 @dataclass
@@ -51,14 +59,10 @@ def standard_start(adapter, seed: int):
 
 def _rows(tokenizer, examples) -> tuple[list, list]:
     """The worker's rows and prompts (server.refine_job.example_rows) for task examples sent as one user turn."""
-    from server.refine_job import example_rows
-
     return example_rows(tokenizer, [(({"role": "user", "content": e.input},), e.target) for e in examples])
 
 
 def _exact(model, tokenizer, adapter, prompts, examples, max_new_tokens: int) -> float:
-    from hypernet.refine import greedy_answers
-
     answers = greedy_answers(model, adapter, prompts, max_new_tokens, [tokenizer.eos_token_id])
     said = [tokenizer.decode(a, skip_special_tokens=True).strip() for a in answers]
     return 100.0 * sum(any(s == t.strip() for t in e.targets) for s, e in zip(said, examples)) / len(examples)
@@ -67,12 +71,6 @@ def _exact(model, tokenizer, adapter, prompts, examples, max_new_tokens: int) ->
 def run_refine_bench(config: RefineBenchConfig) -> dict:
     from tqdm import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from hypernet import generate_adapters, load_checkpoint, make_encoder
-    from hypernet.refine import RefineConfig, refine_adapter
-    from ground.assets import prepare_base_model, prepare_encoder
-    from training.data import eval_split
-    from training.eval_tiers import load_tiers
 
     torch.set_num_threads(config.threads)
     checkpoint = load_checkpoint(config.checkpoint)
@@ -133,8 +131,6 @@ def markdown(result: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from bench.report import bench_main
-
     return bench_main(argv, "python -m bench.refine", __doc__, RefineBenchConfig, run_refine_bench, markdown)
 
 

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+from bench.report import bench_main
 from training.config import ConfigFile
 
 
@@ -135,8 +136,6 @@ def markdown(result: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from bench.report import bench_main
-
     return bench_main(argv, "python -m bench.refine_latency", __doc__, LatencyBenchConfig, run_latency_bench,
                       markdown)
 

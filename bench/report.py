@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
+from training.config import add_config_arguments, config_from_args
 
 
 def _ms(d: dict | None) -> str:
@@ -134,8 +135,6 @@ def bench_main(argv: Sequence[str] | None, prog: str, doc: str, config_cls: type
     """A benchmark's command line in the project's one config style (--config YAML, --set KEY=VALUE of
     `config_cls`): run it, write its results files (the config's `out`) and print the table."""
     import argparse
-
-    from training.config import add_config_arguments, config_from_args
 
     parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
     add_config_arguments(parser, config_cls.__name__)

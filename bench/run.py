@@ -10,6 +10,22 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ground.assets import prepare_base_model, prepare_encoder
+from ground.prompt import prompt_ids
+from hypernet import SentenceTransformerEncoder, load_checkpoint
+from server.app import resolve_checkpoint
+from server.engines.vllm_engine import VLLMEngine
+from server.settings import Settings
+from training.lora_library import load_base
+from training.suite.build import tier_tasks
+from training.tasks import bigbench_ready, load_tasks
+
+from .finetune import bench_finetune, pick_task
+from .parts import bench_cache, bench_generation, sized_adapters
+from .report import write_report
+from .served import adapter_service, described, hf_engine, served_settings, service_cache
+from .serving import bench_cold_warm, bench_hot_load, bench_icl, bench_multi_adapter
+
 TARGETS = {  # summary key -> (comparison, target) from issue #6
     "cold_overhead_ms": ("<=", 60.0), "cache_hit_ms": ("<=", 2.0), "batch64_over_batch1": ("<=", 10.0),
     "multi16_over_base_throughput": (">=", 0.85), "finetune_over_t2l_time": (">=", 10_000.0)}
@@ -79,22 +95,10 @@ def run_bench(config: BenchConfig) -> Path:
     import torch
     from transformers import AutoConfig, AutoTokenizer
 
-    from hypernet import SentenceTransformerEncoder, load_checkpoint
-    from server.settings import Settings
-    from ground.assets import prepare_base_model, prepare_encoder
-    from training.lora_library import load_base
-    from training.suite.build import tier_tasks
-    from training.tasks import bigbench_ready, load_tasks
-
-    from .finetune import bench_finetune, pick_task
-    from .parts import bench_cache, bench_generation, sized_adapters
-
     if config.threads:
         torch.set_num_threads(config.threads)
     started = time.time()
     if config.checkpoint is None:
-        from server.app import resolve_checkpoint
-
         config.checkpoint = str(resolve_checkpoint(Settings()))
     checkpoint = load_checkpoint(config.checkpoint)
     base_path = prepare_base_model(checkpoint.base_model)
@@ -133,7 +137,6 @@ def run_bench(config: BenchConfig) -> Path:
     out = Path(config.out or Path("bench/results") / f"{results['host_kind']}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
-    from .report import write_report
 
     write_report(results, out)
     progress(f"wrote {out}")
@@ -141,19 +144,12 @@ def run_bench(config: BenchConfig) -> Path:
 
 
 async def _engine_part(config: BenchConfig, checkpoint, encoder, base_path: str, tokenizer, heldout) -> dict:
-    from ground.prompt import prompt_ids
-
-    from .served import adapter_service, described, hf_engine, service_cache, served_settings
-    from .serving import bench_cold_warm, bench_hot_load, bench_icl, bench_multi_adapter
-
     # the served defaults, except what the multi-adapter figure needs: up to max(distinct) adapters loaded and as
     # many in one batch as requests in flight; a shorter context (every prompt here is short)
     most = max(config.distinct)
     settings = served_settings(max_loras=min(most, max(config.concurrencies)), max_cpu_loras=most + 32,
                                max_model_len=1024)
     if config.engine == "vllm":
-        from server.engines.vllm_engine import VLLMEngine
-
         engine = VLLMEngine(base_path, settings, checkpoint.config.rank, checkpoint.config.target_modules)
     else:
         engine = hf_engine(base_path, settings)

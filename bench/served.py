@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.cache import MemoryCache, RedisCache, TieredCache
+from server.engines.hf_engine import HFEngine
+from server.service import AdapterService
+from server.settings import Settings
+
 # The settings the AdapterService, its cache and the engines are built from (server/app.py: build_runtime,
 # make_engine), recorded in the results.
 SERVICE_FIELDS = ("batch_window_ms", "max_batch", "max_description_chars", "lock_ttl_ms", "cache_max_bytes",
@@ -19,8 +24,6 @@ PLACEMENT = ("home", "adapters_dir")
 
 def served_defaults() -> dict[str, Any]:
     """Every Settings field at its declared default."""
-    from server.settings import Settings
-
     return {name: field.get_default(call_default_factory=True) for name, field in Settings.model_fields.items()}
 
 
@@ -28,8 +31,6 @@ def served_settings(**overrides: Any):
     """Settings as served by default, then `overrides`; validated like any Settings. Init arguments outrank the
     environment in pydantic-settings, and every field is passed, so T2L_* variables and .env change nothing but
     where files go (PLACEMENT: T2L_HOME, which make exports, and T2L_ADAPTERS_DIR)."""
-    from server.settings import Settings
-
     unknown = sorted(set(overrides) - set(Settings.model_fields))
     if unknown:
         raise ValueError(f"not settings of the service: {unknown}")
@@ -40,16 +41,12 @@ def served_settings(**overrides: Any):
 
 def service_cache(settings=None, redis=None):
     """The service's two-tier cache: the served memory budget, and `redis` (a RedisCache) or none."""
-    from server.cache import MemoryCache, TieredCache
-
     settings = settings or served_settings()
     return TieredCache(MemoryCache(settings.cache_max_bytes), redis)
 
 
 def redis_cache(url: str, settings=None):
     """A RedisCache with the served expiry and blob limit."""
-    from server.cache import RedisCache
-
     settings = settings or served_settings()
     return RedisCache(url, settings.cache_ttl_s, settings.cache_max_blob_bytes)
 
@@ -57,8 +54,6 @@ def redis_cache(url: str, settings=None):
 def adapter_service(checkpoint, encoder, cache, base_model: str, settings=None):
     """AdapterService with the arguments server/app.py passes it (batch window, batch size, description limit, lock
     expiry), without metrics."""
-    from server.service import AdapterService
-
     settings = settings or served_settings()
     return AdapterService(checkpoint, encoder, cache, base_model, settings.batch_window_ms, settings.max_batch,
                           settings.max_description_chars, settings.lock_ttl_ms)
@@ -66,8 +61,6 @@ def adapter_service(checkpoint, encoder, cache, base_model: str, settings=None):
 
 def hf_engine(model_path: str, settings=None):
     """HFEngine with the arguments server/app.py's make_engine passes it."""
-    from server.engines.hf_engine import HFEngine
-
     settings = settings or served_settings()
     return HFEngine(model_path, settings.max_cpu_loras, settings.max_batch, settings.batch_window_ms, settings.device)
 

@@ -8,6 +8,7 @@ import time
 from typing import Sequence
 
 from server.engines.base import SamplingSpec
+from training.data import eval_split, prompt_ids
 
 from .parts import descriptions
 from .timing import percentile, spread
@@ -126,8 +127,6 @@ async def bench_multi_adapter(engine, service, prompts: Sequence[list[int]], dis
 async def bench_icl(engine, service, tokenizer, task, n: int, max_tokens: int) -> dict:
     """In-context learning (3 worked examples in the prompt, base model) vs a T2L adapter (description only):
     prompt tokens and latency per request, medians over n held-out inputs."""
-    from training.data import eval_split, prompt_ids
-
     held, pool = eval_split(task, n)
     shots = "\n\n".join(f"{e.input}\n{e.target}" for e in pool[:3])
     spec = SamplingSpec(max_tokens=max_tokens, temperature=0.0, ignore_eos=True)

@@ -21,6 +21,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bench.report import write_results
+from training.config import parse_sets
+from training.data import batch_rows
+from training.plan import describe_in_prompt
+from training.sft import RESUME_FREE, SFTConfig, build_optimizer, sft_step
+from training.sft_setup import start_run
+
 
 @dataclass
 class StepBenchConfig:
@@ -89,12 +96,6 @@ def _summary(arm: list[dict]) -> dict:
 
 def run_step_bench(config: StepBenchConfig) -> Path:
     """Times both arms on the same draws and writes the results (JSON + markdown); returns the JSON path."""
-    from training.config import parse_sets
-    from training.data import batch_rows
-    from training.plan import describe_in_prompt
-    from training.sft import RESUME_FREE, SFTConfig, build_optimizer, sft_step
-    from training.sft_setup import start_run
-
     torch.set_num_threads(config.threads)
     overrides = {"center_embeddings": False, "eval_every": -1, "progress": False, "threads": config.threads,
                  "out_dir": tempfile.mkdtemp(prefix="t2l-bench-steps-"), **parse_sets(config.overrides)}
@@ -135,7 +136,6 @@ def run_step_bench(config: StepBenchConfig) -> Path:
     result = {"bench": "steps", "config": asdict(config), "recipe": sft.to_dict(), "samples_per_step": run.plan.per_step,
               "matmul": peak, "summary": summary, "steps": arms,
               "note": "paired: every draw timed in both arms, alternating which goes first; medians over draws"}
-    from bench.report import write_results
 
     return write_results(result, config.out, steps_markdown)
 

@@ -15,12 +15,15 @@ from typing import Any, Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from ground.assets import shipped_checkpoint
+from ground.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER, prepare_base_model, prepare_encoder, shipped_checkpoint
+from hypernet import HyperConfig, init_checkpoint, load_checkpoint, make_encoder
 
-from .cache import MemoryCache, RedisCache, TieredCache
 from .auth import Authenticator
+from .cache import MemoryCache, RedisCache, TieredCache
 from .completions import Admission, CompletionService, Limits
 from .engines.base import Engine
+from .engines.hf_engine import HFEngine
+from .engines.vllm_engine import VLLMEngine
 from .errors import error_body, install_error_handlers
 from .logfilter import install_access_log_redaction
 from .metrics import Metrics
@@ -58,8 +61,6 @@ def resolve_checkpoint(settings: Settings) -> Path:
     shipped = shipped_checkpoint()
     if shipped is not None:
         return shipped
-    from hypernet import HyperConfig, init_checkpoint
-    from ground.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER, prepare_base_model
 
     folder = settings.home / "checkpoints" / "untrained-default"
     if not (folder / "hypernet.json").is_file():
@@ -76,12 +77,8 @@ def make_engine(settings: Settings, model_path: str, rank: int, target_modules: 
     kind = settings.engine
     if kind == "auto":
         kind = "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
-    if kind == "vllm":
-        from .engines.vllm_engine import VLLMEngine
-
+    if kind == "vllm":  # (vllm_engine imports vllm itself only when it starts)
         return VLLMEngine(model_path, settings, rank, target_modules)
-    from .engines.hf_engine import HFEngine
-
     return HFEngine(model_path, settings.max_cpu_loras, settings.max_batch, settings.batch_window_ms, settings.device)
 
 
@@ -114,9 +111,6 @@ async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     from transformers import AutoTokenizer
 
     from dataclasses import replace
-
-    from hypernet import load_checkpoint, make_encoder
-    from ground.assets import prepare_base_model, prepare_encoder
 
     ckpt_dir = await asyncio.to_thread(resolve_checkpoint, settings)
     checkpoint = await asyncio.to_thread(load_checkpoint, ckpt_dir, settings.device)

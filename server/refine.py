@@ -27,6 +27,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
+from ground.prompt import chat_ids, token_ids
+
+from .failures import BadRequest, Busy, Unavailable
+from .service import adapter_id_for
+
 QUEUE = "t2l-refine"
 FORMAT = "t2l-refine/2"  # part of every refined key: a change to how refining works must change the keys
 JOB_PREFIX = "refine-"
@@ -179,8 +184,6 @@ class RefineService:
 
     def available(self) -> RefineQueue:
         """The queue, or a 503 saying what refine needs (checked before any work for the request)."""
-        from .failures import Unavailable
-
         if self.queue is None:
             raise Unavailable("refine needs Redis and a worker: set T2L_REDIS_URL and run `rq worker --url "
                               "REDIS_URL t2l-refine` (make serve does both)", code="refine_unavailable")
@@ -188,9 +191,6 @@ class RefineService:
 
     def check(self, examples: Sequence[Example]) -> None:
         """A 400 naming the first example that does not fit the context (prompt + answer + EOS > max_len tokens)."""
-        from ground.prompt import chat_ids, token_ids
-
-        from .failures import BadRequest
 
         if self.tokenizer is None:
             return
@@ -204,8 +204,6 @@ class RefineService:
         """A queue call off the event loop; Redis down is a 503 to retry, not a 500."""
         import redis
 
-        from .failures import Unavailable
-
         try:
             return await asyncio.to_thread(method, *args)
         except redis.exceptions.RedisError as exc:
@@ -216,8 +214,6 @@ class RefineService:
                      max_jobs: int = 0) -> dict[str, Any]:
         """The job for refining `start` (an AdapterRecord) on `examples`; status "succeeded" and cached when the
         result exists already. A new job beyond `max_jobs` of `owner`'s queued or running ones is a 429."""
-        from .service import adapter_id_for
-
         key = refine_key(start.key, examples, settings)
         adapter_id, job_id = adapter_id_for(key), job_id_for(key)
         done = await self.adapters.cached_record(key)
@@ -229,8 +225,6 @@ class RefineService:
         current = await self.status(job_id)
         if max_jobs and (current is None or current["status"] in TERMINAL) and \
                 await self._call(queue.active, owner) >= max_jobs:
-            from .failures import Busy
-
             raise Busy(f"{owner} has {max_jobs} refine jobs queued or running (T2L_REFINE_MAX_JOBS_PER_CALLER); "
                        "wait for one to end or cancel one", code="too_many_jobs", retry_after=5)
         await self.adapters.publish(start)  # the worker reads the starting adapter from Redis

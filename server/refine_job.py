@@ -9,16 +9,20 @@ import time
 from dataclasses import asdict
 from typing import Any, Callable, Sequence
 
+from ground.assets import prepare_base_model
+from ground.prompt import chat_ids, describe_messages, token_ids
+from hypernet import Adapter
+from hypernet.refine import IGNORE, RefineConfig, greedy_answers, refine_adapter
+
+from .cache import RedisCache
 from .refine import Example, RefineSettings, holdout_split
+from .settings import Settings
 
 
 def example_rows(tokenizer, examples: Sequence[Example], description: str | None = None
                  ) -> tuple[list[tuple[list[int], list[int]]], list[list[int]]]:
     """Training rows (ids, labels: the answer and EOS only) and the prompts alone, in the served chat format (with
     `description` above the last user message, as description_in_prompt serves it)."""
-    from hypernet.refine import IGNORE
-    from ground.prompt import chat_ids, describe_messages, token_ids
-
     rows, prompts = [], []
     for messages, answer in examples:
         prompt = chat_ids(tokenizer, describe_messages(description, list(messages)))
@@ -37,8 +41,6 @@ def stop_ids(model, tokenizer) -> list[int]:
 
 def _answer_room(row) -> int:
     """New tokens to let a held-out answer take: its own length (answer + EOS) and a few more."""
-    from hypernet.refine import IGNORE
-
     return sum(t != IGNORE for t in row[1]) + 4
 
 
@@ -47,7 +49,6 @@ def refine_examples(model, tokenizer, start, examples: Sequence[Example], settin
     """`start` refined on the training part of `examples`, and the held-out exact match (%) of the base, the base
     with `description` in the prompt, `start` and the result (None without held-out examples). `note(**fields)`
     gets the split, the first scores and each step's progress."""
-    from hypernet.refine import RefineConfig, greedy_answers, refine_adapter
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     train_at, held_at = holdout_split(examples, settings.holdout_fraction, settings.seed)
@@ -78,8 +79,6 @@ def load_base(name: str, device: str):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ground.assets import prepare_base_model
-
     path = prepare_base_model(name)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
@@ -90,10 +89,6 @@ def run_refine(payload: dict[str, Any]) -> dict[str, Any]:
     Progress goes to job.meta after every step; a failure leaves its reason there."""
     import torch
     from rq import get_current_job
-
-    from hypernet import Adapter
-
-    from .settings import Settings
 
     job = get_current_job()
     settings = RefineSettings(**payload["settings"])
@@ -133,8 +128,6 @@ def run_refine(payload: dict[str, Any]) -> dict[str, Any]:
 async def _with_cache(url: str, limits: dict[str, int], operation):
     """One operation on a RedisCache of its own (an asyncio client belongs to the loop that made it), with the
     service's expiry and blob limit."""
-    from .cache import RedisCache
-
     cache = RedisCache(url, limits["ttl_s"], limits["max_blob_bytes"], timeout_s=10.0)
     try:
         return await operation(cache)

@@ -8,6 +8,9 @@ them. Run it as `rq worker -w server.refine_worker.RefineWorker --url REDIS_URL 
 from __future__ import annotations
 
 from rq import Worker
+import server.refine_job  # noqa: F401
+import ground.prompt  # noqa: F401
+from .settings import Settings
 
 
 class RefineWorker(Worker):
@@ -17,11 +20,8 @@ class RefineWorker(Worker):
         import torch  # noqa: F401  (imported for the forked children)
         from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
 
+        # lazy: preloaded once in the worker process, so the jobs it forks start with them imported
         import hypernet.refine  # noqa: F401
-        import server.refine_job  # noqa: F401
-        import ground.prompt  # noqa: F401
-
-        from .settings import Settings
 
         niceness = Settings().refine_nice
         if niceness > 0:  # serving first where the worker shares the service's cores (the children inherit it)

@@ -8,7 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+from bench.run import BenchConfig, run_bench
 from ground import assets
+from ground.assets import prepare_base_model, prepare_encoder
+from server.serve import serve
+from server.settings import Settings
+from training.config import config_from_args
 
 
 def _cmd_assets_prepare(args: argparse.Namespace) -> int:
@@ -18,8 +23,8 @@ def _cmd_assets_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_keys_create(args: argparse.Namespace) -> int:
+    # lazy: a subcommand imports only its own stack (`t2l --help` loads no torch)
     from server.auth import new_key
-
     key, entry = new_key(args.name, tuple(args.scope))
     print(json.dumps({"key": key, "entry": entry,
                       "note": "hand out `key` once; configure only `entry` (T2L_API_KEYS or T2L_API_KEYS_FILE)"},
@@ -28,8 +33,8 @@ def _cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_prepare(args: argparse.Namespace) -> int:
+    # lazy: a subcommand imports only its own stack (`t2l --help` loads no torch)
     from training.tasks import load_index, load_split, prepare_bigbench
-
     folder = prepare_bigbench(sdist=args.sdist)
     index, split = load_index(), load_split()
     print(json.dumps({"cache": str(folder), "tasks": len(index.get("tasks", index)), "train": len(split.train),
@@ -38,15 +43,13 @@ def _cmd_data_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_checkpoint_init(args: argparse.Namespace) -> int:
+    # lazy: a subcommand imports only its own stack (`t2l --help` loads no torch)
     from hypernet import HyperConfig, init_checkpoint
     from hypernet.checkpoint import META_FILE
 
-    from ground.assets import prepare_base_model, prepare_encoder
-
     encoder_dim = args.embed_dim
     if encoder_dim is None:
-        from hypernet import SentenceTransformerEncoder
-
+        from hypernet import SentenceTransformerEncoder  # lazy: loads torch only on this branch
         encoder_dim = SentenceTransformerEncoder(prepare_encoder(args.encoder)).dim
     config = HyperConfig(variant=args.variant, embed_dim=encoder_dim, latent_size=args.latent_size,
                          head_in_size=args.head_in_size, rank=args.rank,
@@ -69,8 +72,8 @@ def _origin(provenance: dict) -> str:
 
 
 def _cmd_checkpoint_info(args: argparse.Namespace) -> int:
+    # lazy: a subcommand imports only its own stack (`t2l --help` loads no torch)
     from hypernet import count_parameters, load_checkpoint
-
     ckpt = load_checkpoint(args.checkpoint)
     print(json.dumps({"path": str(ckpt.path), "origin": _origin(ckpt.provenance), "digest": ckpt.digest,
                       "base_model": ckpt.base_model, "encoder": {**ckpt.embedding.to_dict(),
@@ -83,8 +86,8 @@ def _cmd_checkpoint_info(args: argparse.Namespace) -> int:
 def _cmd_checkpoint_index(args: argparse.Namespace) -> int:
     import torch
 
+    # lazy: a subcommand imports only its own stack (`t2l --help` loads no torch)
     from training.coverage import IndexJob, build_index
-
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     report = build_index(IndexJob(Path(args.checkpoint), args.batch_size, plot=not args.no_plot),
@@ -95,21 +98,20 @@ def _cmd_checkpoint_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_checkpoint_accuracy(args: argparse.Namespace) -> int:
+    # lazy: a subcommand imports only its own stack (`t2l --help` loads no torch)
     from training.coverage import write_checkpoint_accuracy
-
     print(json.dumps(write_checkpoint_accuracy(Path(args.checkpoint), args.eval_json, args.method)))
     return 0
 
 
 def _cmd_checkpoint_import(args: argparse.Namespace) -> int:
+    # lazy: a subcommand imports only its own stack (`t2l --help` loads no torch)
     from hypernet import import_reference_checkpoint, targets_from_config
     from hypernet.checkpoint import META_FILE
-
     modules = args.module_order.split(",") if args.module_order else None
     base_targets = None
     if args.base_config:  # the real module paths and shapes, checked against the checkpoint
-        from hypernet.reference import module_order, read_reference
-
+        from hypernet.reference import module_order, read_reference  # lazy: loads torch only on this branch
         state = read_reference(args.hypermod, args.args, args.adapter_config).state
         base_targets = targets_from_config(args.base_config, modules or module_order(state))
     digest = import_reference_checkpoint(args.hypermod, args.out, args.args, args.adapter_config, args.base_model,
@@ -122,9 +124,8 @@ def _cmd_checkpoint_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    # lazy: a subcommand imports only its own stack (`t2l --help` loads no torch)
     from hypernet import generate_adapters, load_checkpoint, make_encoder
-
-    from ground.assets import prepare_base_model, prepare_encoder
 
     started = time.perf_counter()
     ckpt = load_checkpoint(args.checkpoint)
@@ -146,10 +147,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
+    # lazy: a subcommand imports only its own stack (`t2l --help` loads no torch)
     from server.app import create_app
-    from server.serve import serve
-    from server.settings import Settings
-
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "engine": args.engine,
                                    "checkpoint": args.checkpoint}.items() if v is not None}
     settings = Settings(**overrides)
@@ -162,17 +161,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import importlib
-
     module = importlib.import_module({"sft": "training.sft", "recon": "training.recon", "lora": "training.lora_library",
                                       "export": "training.export", "refine": "t2l.refine_command"}[args.trainer])
     return module.main(args.rest)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from training.config import config_from_args
+    # lazy: a subcommand imports only its own stack (`t2l --help` loads no torch)
     from training.eval_command import run_configured
     from training.eval_run import EvalRunConfig
-
     shortcuts = {"out_dir": args.out, "threads": args.threads, "steering_examples": args.steering_examples,
                  "reuse": args.reuse, "reuse_methods": args.reuse_methods,
                  **{f"inputs.{k}": getattr(args, k) for k in ("sft", "recon", "multitask", "oracles", "tasks",
@@ -187,7 +184,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "steps":
         return _cmd_bench_steps(args)
-    from bench.run import BenchConfig, run_bench
 
     for name in ("checkpoint", "eval_json"):
         value = getattr(args, name)
@@ -206,8 +202,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_steps(args: argparse.Namespace) -> int:
+    # lazy: a subcommand imports only its own stack (`t2l --help` loads no torch)
     from bench.steps import StepBenchConfig, run_step_bench
-
     kw = {k: v for k, v in {"out": args.out, "threads": args.threads, "steps": args.steps,
                             "config": args.recipe}.items() if v is not None}
     if not Path(kw.get("config", StepBenchConfig.config)).exists():

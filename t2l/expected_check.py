@@ -22,14 +22,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 from pathlib import Path
 from typing import Any, Sequence
 
+from ground.assets import prepare_encoder
+from hypernet import embed_descriptions, load_checkpoint, make_encoder, read_accuracy
+from t2l import expected_variants
+from t2l.expected_stats import calibration, mean_absolute_error, pearson, spearman, spearman_interval
+from t2l.expected_variants import LOO, Case, Description, markdown as variants_markdown, plot_calibration
+from training.data import eval_split
+from training.eval_tiers import load_tiers
+
 OUT_OF_SAMPLE = ("new_combinations", "heldout_tasks")
 IN_SAMPLE = "seen_ops_new_descriptions"
-BINS = ((0.0, 5.0), (5.0, 15.0), (15.0, 30.0), (30.0, 50.0), (50.0, 100.0))  # the last bin includes 100
 METHOD = "t2l_sft"
 FITS = {"fit on heldout_tasks": ("heldout_tasks", "new_combinations"),  # direction -> (fit tier, test tier)
         "fit on new_combinations": ("new_combinations", "heldout_tasks")}
@@ -37,65 +43,6 @@ DEFAULT_OUT = Path("docs") / "expected-accuracy"  # from the repository root, wh
 
 
 # ---- statistics (plain python) --------------------------------------------------------------------------------
-def rank(values: Sequence[float]) -> list[float]:
-    """1-based ranks; tied values share the mean of the ranks they span."""
-    order, out, start = sorted(range(len(values)), key=lambda i: values[i]), [0.0] * len(values), 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        for j in order[start:end + 1]:
-            out[j] = (start + end) / 2 + 1
-        start = end + 1
-    return out
-
-
-def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Pearson correlation; None when either side is constant (it is undefined then)."""
-    if len(x) != len(y) or len(x) < 2:
-        raise ValueError(f"need two equally long series of >= 2 values, got {len(x)} and {len(y)}")
-    mx, my = sum(x) / len(x), sum(y) / len(y)
-    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
-    sxx, syy = sum((a - mx) ** 2 for a in x), sum((b - my) ** 2 for b in y)
-    return None if sxx <= 0 or syy <= 0 else sxy / math.sqrt(sxx * syy)
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Spearman rank correlation: Pearson of the tie-averaged ranks."""
-    return pearson(rank(x), rank(y))
-
-
-def spearman_interval(x: Sequence[float], y: Sequence[float], rounds: int = 2000, seed: int = 0
-                      ) -> tuple[float, float] | None:
-    """Percentile bootstrap 95% interval of Spearman over tasks (resamples where it is undefined are dropped)."""
-    rng = random.Random(seed)
-    picks = ([rng.randrange(len(x)) for _ in x] for _ in range(rounds))
-    values = sorted(r for p in picks if (r := spearman([x[i] for i in p], [y[i] for i in p])) is not None)
-    return (values[int(0.025 * len(values))], values[int(0.975 * len(values))]) if len(values) >= rounds // 2 else None
-
-
-def mean_absolute_error(predicted: Sequence[float], measured: Sequence[float]) -> float:
-    return sum(abs(p - m) for p, m in zip(predicted, measured, strict=True)) / len(measured)
-
-
-def bin_of(value: float, bins: Sequence[tuple[float, float]] = BINS) -> int:
-    """Index of the bin [lo, hi) holding value; the last bin is closed, [lo, hi]."""
-    for i, (lo, hi) in enumerate(bins):
-        if lo <= value < hi or (i == len(bins) - 1 and value == hi):
-            return i
-    raise ValueError(f"{value} lies outside the bins {bins[0][0]}..{bins[-1][1]}")
-
-
-def calibration(expected: Sequence[float], measured: Sequence[float],
-                bins: Sequence[tuple[float, float]] = BINS) -> list[dict[str, Any]]:
-    """Per bin of expected accuracy: count, mean expected, mean measured (None for an empty bin)."""
-    which = [bin_of(e, bins) for e in expected]
-    mean = lambda xs: round(sum(xs) / len(xs), 2) if xs else None  # noqa: E731
-    return [{"bin": f"[{lo:g}, {hi:g}{']' if k == len(bins) - 1 else ')'}", "n": which.count(k),
-             "mean_expected": mean([e for e, b in zip(expected, which) if b == k]),
-             "mean_measured": mean([m for m, b in zip(measured, which) if b == k])} for k, (lo, hi) in enumerate(bins)]
-
-
 def compare(expected: Sequence[float], measured: Sequence[float], constant: float) -> dict[str, Any]:
     """Every figure of one group of tasks: expected vs measured, and the constant predictor's MAE. The hindsight
     constant (the group's own mean, unknowable in advance) shows how much of an MAE gain is only a level shift."""
@@ -113,8 +60,6 @@ def compare(expected: Sequence[float], measured: Sequence[float], constant: floa
 # ---- the check ------------------------------------------------------------------------------------------------
 def eval_descriptions(task, examples_per_task: int, seed: int) -> list[str]:
     """The description of each evaluated example, as training.evaluate.build_rows gives it to the hypernetwork."""
-    from training.data import eval_split
-
     examples, _ = eval_split(task, examples_per_task, seed)
     phrasings = task.eval_descriptions or task.descriptions
     return [phrasings[i % len(phrasings)] for i in range(len(examples))]
@@ -127,9 +72,6 @@ def score_descriptions(checkpoint, texts: Sequence[str], progress: bool = True
     from dataclasses import replace
 
     from tqdm.auto import tqdm
-
-    from hypernet import embed_descriptions, make_encoder
-    from ground.assets import prepare_encoder
 
     encoder = make_encoder(prepare_encoder(checkpoint.encoder), replace(checkpoint.embedding, name=checkpoint.encoder))
     index, out, rows = checkpoint.description_index, {}, {}
@@ -146,8 +88,6 @@ def variant_cases(used: dict[str, list[str]], tasks: dict[str, dict], rows: dict
                   leave_one_out: bool = False) -> list:
     """t2l.expected_variants cases of one tier (tasks: name -> its "measured" score); leave_one_out drops each
     task's own accuracy.json neighbour."""
-    from t2l.expected_variants import Case, Description
-
     return [Case(name, tasks[name]["measured"], tuple(Description(rows[d][0], tuple(
         (s, accuracy[t]) for t, s in rows[d][1] if not (leave_one_out and t == name)), v.count(d))
         for d in dict.fromkeys(v))) for name, v in used.items()]
@@ -156,9 +96,6 @@ def variant_cases(used: dict[str, list[str]], tasks: dict[str, dict], rows: dict
 def check_expected(checkpoint_folder: str | Path, eval_json: str | Path | None = None,
                    progress: bool = True) -> dict[str, Any]:
     """Expected accuracy vs measured `t2l_sft` exact match per tier (see the module doc)."""
-    from hypernet import load_checkpoint, read_accuracy
-    from training.eval_tiers import load_tiers
-
     folder = Path(checkpoint_folder)
     source = Path(eval_json or folder / "eval.json")
     evaluation, checkpoint, measured = json.loads(source.read_text()), load_checkpoint(folder), read_accuracy(folder)
@@ -190,7 +127,6 @@ def check_expected(checkpoint_folder: str | Path, eval_json: str | Path | None =
         for group, names in groups.items():
             result["groups"][group] = {"in_sample": tier == IN_SAMPLE, **compare(
                 [got[n]["expected"] for n in names], [got[n]["measured"] for n in names], constant)}
-    from t2l import expected_variants
 
     cases = lambda tier, loo=False: variant_cases(used[tier], result["tasks"][tier], similar, measured, loo)  # noqa
     result["variants"] = expected_variants.compare_variants({t: cases(t) for t in OUT_OF_SAMPLE}, {
@@ -221,8 +157,6 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [f"| {b['bin']} | {b['n']} | {b['mean_expected'] if b['n'] else '-'} | "
                   f"{b['mean_measured'] if b['n'] else '-'} |" for b in g["calibration"]] + [""]
     if "variants" in result:
-        from t2l.expected_variants import markdown as variants_markdown
-
         lines += variants_markdown(result["variants"])
     return "\n".join(lines)
 
@@ -233,8 +167,6 @@ def plot(result: dict[str, Any], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from t2l.expected_variants import LOO, plot_calibration
 
     tiers, rng = [*OUT_OF_SAMPLE, IN_SAMPLE], random.Random(0)
     n_rows = 2 if "variants" in result else 1

@@ -24,6 +24,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from t2l.expected_stats import calibration, mean_absolute_error, spearman
+
 TOP_K = 3  # the current figure's (hypernet.description_index.TOP_K)
 KS = (1, 3, 5)
 GAMMAS = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)  # 0: equal weights
@@ -109,8 +111,6 @@ def mae_gain_interval(predicted: Sequence[float], baseline: Sequence[float], mea
 
 
 def score(predicted: Sequence[float], measured: Sequence[float], constant: Sequence[float]) -> dict[str, Any]:
-    from t2l.expected_check import calibration, mean_absolute_error, spearman
-
     rho, (lo, hi) = spearman(predicted, measured), mae_gain_interval(predicted, constant, measured)
     return {"mae": round(mean_absolute_error(predicted, measured), 2),
             "rmse": round(math.sqrt(squared_error(predicted, measured)), 2),

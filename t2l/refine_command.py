@@ -14,6 +14,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ground.assets import prepare_encoder, shipped_checkpoint
+from hypernet import Adapter, generate_adapters, load_checkpoint, make_encoder
+from server.refine import RefineSettings
+from server.refine_job import load_base, refine_examples
+
 
 def read_examples(path: str) -> list:
     """(messages, answer) pairs from JSONL; a clear error names the first bad line."""
@@ -37,11 +42,6 @@ def read_examples(path: str) -> list:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from tqdm import tqdm
-
-    from hypernet import Adapter, generate_adapters, load_checkpoint, make_encoder
-    from server.refine import RefineSettings
-    from server.refine_job import load_base, refine_examples
-    from ground.assets import prepare_encoder, shipped_checkpoint
 
     parser = argparse.ArgumentParser(prog="t2l train refine", description=__doc__.split("\n\n")[0])
     start = parser.add_mutually_exclusive_group(required=True)

@@ -146,6 +146,7 @@ def test_served_settings_are_the_declared_defaults(monkeypatch, tmp_path):
 def test_cache_bench_measures_the_served_service(monkeypatch, tmp_path):
     """bench_cache's memory hit runs on an AdapterService with the served window, batch, limits and cache budget,
     even when the environment says otherwise; the results record those settings."""
+    import bench.served
     import server.service
     from hypernet import load_checkpoint, save_checkpoint
     from server.settings import Settings
@@ -159,7 +160,7 @@ def test_cache_bench_measures_the_served_service(monkeypatch, tmp_path):
             super().__init__(*args, **kw)
             built.append(self)
 
-    monkeypatch.setattr(server.service, "AdapterService", Recording)
+    monkeypatch.setattr(bench.served, "AdapterService", Recording)  # where the bench looks it up
     monkeypatch.setenv("T2L_BATCH_WINDOW_MS", "5")
     save_checkpoint(tmp_path / "ckpt", tiny_hypernet(tiny_llama(), head_noise=0.05), "tiny-llama", "test/hashing")
     out = bench_cache(sized_adapters(tiny_llama_config()), None, 2, load_checkpoint(tmp_path / "ckpt"),

@@ -8,30 +8,31 @@ import pytest
 import torch
 
 from t2l import expected_check as ec
+from t2l import expected_stats as es
 
 
 def test_ranks_average_ties_and_spearman_matches_known_permutations():
-    assert ec.rank([10, 20, 20, 30, 20]) == [1, 3, 3, 5, 3]
-    assert ec.spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) == pytest.approx(1 - 6 * 4 / (5 * 24))  # 0.8, no ties
-    assert ec.spearman([1, 2, 3, 4], [40, 30, 20, 10]) == pytest.approx(-1.0)
-    assert ec.spearman([1, 2, 3, 4], [1, 8, 27, 1000]) == pytest.approx(1.0)  # monotone, not linear
-    assert ec.pearson([1, 2, 3, 4], [1, 8, 27, 1000]) < 0.9
-    assert ec.spearman([1, 2, 3], [5, 5, 5]) is None and ec.pearson([0, 0], [1, 2]) is None
+    assert es.rank([10, 20, 20, 30, 20]) == [1, 3, 3, 5, 3]
+    assert es.spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) == pytest.approx(1 - 6 * 4 / (5 * 24))  # 0.8, no ties
+    assert es.spearman([1, 2, 3, 4], [40, 30, 20, 10]) == pytest.approx(-1.0)
+    assert es.spearman([1, 2, 3, 4], [1, 8, 27, 1000]) == pytest.approx(1.0)  # monotone, not linear
+    assert es.pearson([1, 2, 3, 4], [1, 8, 27, 1000]) < 0.9
+    assert es.spearman([1, 2, 3], [5, 5, 5]) is None and es.pearson([0, 0], [1, 2]) is None
     with pytest.raises(ValueError):
-        ec.pearson([1], [1])
+        es.pearson([1], [1])
     x, y = [0, 0, 20, 20, 40, 60, 0, 20], [3.0, 1.0, 9.0, 2.0, 8.0, 8.0, 1.0, 30.0]  # ties on both sides
     scipy_stats = pytest.importorskip("scipy.stats")
-    assert ec.spearman(x, y) == pytest.approx(scipy_stats.spearmanr(x, y).statistic, abs=1e-12)
-    lo, hi = ec.spearman_interval(x, y, rounds=300)
+    assert es.spearman(x, y) == pytest.approx(scipy_stats.spearmanr(x, y).statistic, abs=1e-12)
+    lo, hi = es.spearman_interval(x, y, rounds=300)
     assert -1 <= lo <= hi <= 1
 
 
 def test_bins_are_half_open_with_the_last_closed_and_calibration_averages_each_bin():
-    assert [ec.bin_of(v) for v in (0, 4.999, 5, 14.9, 15, 30, 49.99, 50, 100)] == [0, 0, 1, 1, 2, 3, 3, 4, 4]
+    assert [es.bin_of(v) for v in (0, 4.999, 5, 14.9, 15, 30, 49.99, 50, 100)] == [0, 0, 1, 1, 2, 3, 3, 4, 4]
     for bad in (-0.1, 100.01):
         with pytest.raises(ValueError):
-            ec.bin_of(bad)
-    table = ec.calibration([1, 3, 60, 100], [0, 20, 40, 80])
+            es.bin_of(bad)
+    table = es.calibration([1, 3, 60, 100], [0, 20, 40, 80])
     assert [b["n"] for b in table] == [2, 0, 0, 0, 2] and table[-1]["bin"] == "[50, 100]"
     assert table[0]["mean_expected"] == 2 and table[0]["mean_measured"] == 10 and table[1]["mean_measured"] is None
     got = ec.compare([1, 3, 60, 100], [0, 20, 40, 80], constant=25.0)
@@ -63,9 +64,6 @@ ROWS = {"da": [1.0, 0, 0], "db": [0, 1.0, 0], "dc": [0, 0, 1.0]}  # description 
 @pytest.fixture
 def synthetic(tmp_path, monkeypatch):
     """A checkpoint folder (accuracy.json, eval.json) whose index and encoder are stand-ins with known answers."""
-    import hypernet
-    import ground.assets
-    import training.eval_tiers
     from hypernet import DescriptionIndex, EncoderSpec, write_accuracy
 
     measured = {"suite:a": 80.0, "suite:b": 20.0, "suite:c": 0.0}
@@ -81,12 +79,13 @@ def synthetic(tmp_path, monkeypatch):
         embedded.extend(texts)
         return list(texts), torch.tensor([ROWS[t] for t in texts])
 
-    monkeypatch.setattr(hypernet, "load_checkpoint", lambda folder: checkpoint)
-    monkeypatch.setattr(hypernet, "make_encoder", lambda path, spec: "encoder")
-    monkeypatch.setattr(ground.assets, "prepare_encoder", lambda name: name)
-    monkeypatch.setattr(hypernet, "embed_descriptions", embed)
+    # (patched where expected_check looks them up)
+    monkeypatch.setattr(ec, "load_checkpoint", lambda folder: checkpoint)
+    monkeypatch.setattr(ec, "make_encoder", lambda path, spec: "encoder")
+    monkeypatch.setattr(ec, "prepare_encoder", lambda name: name)
+    monkeypatch.setattr(ec, "embed_descriptions", embed)
     tiers = {tier: [_task(n, d, k) for n, d, k, _ in rows] for tier, rows in TIERS.items()}
-    monkeypatch.setattr(training.eval_tiers, "load_tiers", lambda: tiers)
+    monkeypatch.setattr(ec, "load_tiers", lambda: tiers)
     evaluation = {"config": {"examples_per_task": 5, "seed": 0}, "by_tier": {
         tier: {"tasks": {n: {"family": "f", "n": k, "scores": {"t2l_sft": m}} for n, _, k, m in rows}}
         for tier, rows in TIERS.items()}}

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from training.config import parse_value  # noqa: F401  (its home is training.config; kept importable here)
+from ground.assets import prepare_base_model
 from training.data import Batch
 
 
@@ -58,8 +59,6 @@ def load_frozen_base(name: str, dtype: str = "float32", device: torch.device | s
     """(model, tokenizer) of the base model (HF id or folder, offline assets resolved), frozen: eval mode, no
     weight gradients. Every trainer and the evaluation load it this way."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from ground.assets import prepare_base_model
 
     path = prepare_base_model(name)
     tokenizer = AutoTokenizer.from_pretrained(path)

@@ -29,6 +29,11 @@ from typing import Any, Sequence
 
 import torch
 
+from ground.assets import prepare_encoder
+from hypernet import DescriptionIndex, load_checkpoint, make_encoder, write_description_index, write_task_accuracy
+from training.suite.build import registry, tier_tasks, training_tasks
+from training.tasks import bigbench_ready, load_named_tasks, load_split, load_tasks
+
 COVERAGE_JSON, COVERAGE_PNG = "coverage.json", "coverage.png"
 POSITIVE = ("seen ops, new wordings", "trained ops + formats, new pairs", "BIG-bench trained tasks, new wordings")
 NEGATIVE = ("random strings", "random words", "unrelated sentences")
@@ -47,15 +52,11 @@ class IndexJob:
 
 
 def _suite_tasks(combos: bool) -> list:
-    from training.suite.build import training_tasks
-
     return training_tasks(combos=combos)
 
 
 def training_tasks_of(provenance: dict[str, Any]) -> list:
     """The Task objects a checkpoint was trained on (see the module doc)."""
-    from training.tasks import load_named_tasks, load_split
-
     combos = bool(provenance.get("config", {}).get("suite_combos", True))
     names = list(provenance.get("tasks", {}).get("train", []))
     suite = {t.name: t for t in _suite_tasks(combos)}
@@ -76,8 +77,6 @@ def training_rows(tasks: Sequence) -> tuple[list[str], list[str]]:
 
 def calibration_texts(train_tasks: Sequence, count: int, seed: int) -> dict[str, list[str]]:
     """Group name -> descriptions (see the module doc); none of them is a training description."""
-    from training.suite.build import registry, tier_tasks
-
     seen = {d for t in train_tasks for d in t.train_descriptions}
     fresh = lambda texts: sorted({d for d in texts if d not in seen})  # noqa: E731
     trained = {t.name for t in train_tasks}
@@ -102,8 +101,6 @@ def calibration_texts(train_tasks: Sequence, count: int, seed: int) -> dict[str,
 
 
 def _bigbench_heldout() -> list:
-    from training.tasks import bigbench_ready, load_split, load_tasks
-
     return load_tasks("heldout") if load_split().heldout and bigbench_ready() else []
 
 
@@ -154,10 +151,6 @@ def plot(scores: dict[str, torch.Tensor], threshold: float, title: str, path: Pa
 def build_index(job: IndexJob, log=print) -> dict[str, Any]:
     """Embed, calibrate, write descriptions.safetensors (re-stamping the digest), coverage.json and coverage.png."""
     from dataclasses import replace
-
-    from hypernet import DescriptionIndex, load_checkpoint, make_encoder, write_description_index
-
-    from ground.assets import prepare_encoder
 
     started = time.perf_counter()
     ckpt = load_checkpoint(job.checkpoint, description_index=False)  # the index is what we (re)write
@@ -232,8 +225,6 @@ def accuracy_from_eval(eval_json: Path, method: str = "t2l_sft") -> tuple[dict[s
 
 def write_checkpoint_accuracy(folder: Path, eval_json: str | None = None, method: str = "t2l_sft") -> dict[str, Any]:
     """`t2l checkpoint accuracy`: folder/accuracy.json from a tiers eval.json (default: the checkpoint's own)."""
-    from hypernet import load_checkpoint, write_task_accuracy
-
     source = Path(eval_json) if eval_json else folder / "eval.json"
     if not source.is_file():
         raise FileNotFoundError(f"{source} does not exist (pass --eval-json, a `t2l eval --tasks tiers` result)")

@@ -11,11 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from hypernet import Adapter
-from hypernet.adapter import WEIGHTS_NAME
 from ground.assets import DEFAULT_BASE_MODEL
+from ground.assets import prepare_encoder
+from hypernet import Adapter
+from hypernet import generate_adapters, load_checkpoint, make_encoder
+from hypernet.adapter import WEIGHTS_NAME
 from training.config import ConfigFile
 from training.evaluate import METHODS, EvalConfig, Method, evaluate_methods, random_description
+from training.lora_library import adapter_dirname
+from training.lora_library import load_base
+from training.recon import load_library
+from training.report import markdown_table, plot_adapter_map, plot_summary
+from training.tasks import load_named_tasks, load_tasks
 
 TASK_SETS = ("heldout", "library", "bbh", "tiers")  # what `inputs.tasks` may name
 
@@ -48,9 +55,6 @@ class EvalRunConfig(ConfigFile):
 
 
 def _t2l_method(name: str, checkpoint_dir: str, encoder_cache: dict, description=None) -> Method:
-    from hypernet import generate_adapters, load_checkpoint, make_encoder
-    from ground.assets import prepare_encoder
-
     checkpoint = load_checkpoint(checkpoint_dir)
     if checkpoint.encoder not in encoder_cache:  # the checkpoint's embedding path (pooling, full stop, norm)
         encoder_cache[checkpoint.encoder] = make_encoder(prepare_encoder(checkpoint.encoder), checkpoint.embedding)
@@ -93,8 +97,6 @@ def other_description(tasks: Sequence, seed: int):
 def build_methods(inputs: EvalInputs, config: EvalConfig, descriptions: str = "eval", tasks: Sequence = ()
                   ) -> tuple[list[Method], dict]:
     """Methods whose inputs exist, plus {method: reason} for those left out."""
-    from training.lora_library import adapter_dirname
-
     pick = (lambda task, i: task.train_descriptions[i % len(task.train_descriptions)]) if descriptions == "train" \
         else None
     methods, skipped, encoders = [], {}, {}
@@ -158,19 +160,12 @@ def run_eval(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None, 
     """Score every available method on the task set; write out_dir/eval.json, eval.md, eval.png, adapters.png."""
     import json
 
-    from training.report import markdown_table, plot_adapter_map, plot_summary
-
     if model is None:
-        from training.lora_library import load_base
-
         model, tokenizer = load_base(inputs.base_model)
     if tasks is None:
-        from training.tasks import load_named_tasks, load_tasks
-
         if inputs.tasks == "library":
             if not inputs.library:
                 raise ValueError("tasks=library needs the library folder")
-            from training.recon import load_library
 
             tasks = load_named_tasks(load_library(Path(inputs.library))[0])
         else:

@@ -17,26 +17,27 @@ from typing import Sequence
 
 import numpy as np
 
+from ground.assets import prepare_encoder
+from hypernet import generate_adapters, load_checkpoint, make_encoder
+from hypernet.adapter import WEIGHTS_NAME
 from training.eval_run import EvalInputs, build_methods
 from training.evaluate import EvalConfig, evaluate_methods
+from training.lora_library import adapter_dirname, load_base
+from training.report import markdown_table, plot_adapter_map, plot_tiers
+from training.steering import steering
+from training.suite.build import TIERS, tier_tasks
+from training.tasks import bigbench_ready, load_tasks
 
 
 def load_tiers() -> dict[str, list]:
     """tier -> Tasks (the heldout_tasks tier adds the committed split's BIG-bench held-out tasks where the BIG-bench
     cache is built)."""
-    from training.suite.build import TIERS, tier_tasks
-    from training.tasks import bigbench_ready, load_tasks
-
     bigbench = load_tasks("heldout") if bigbench_ready() else []  # without the cache: the suite's held-out ops
     return {tier: tier_tasks(tier, bigbench_heldout=bigbench if tier == "heldout_tasks" else ()) for tier in TIERS}
 
 
 def tier_steering(checkpoint_dir: str, tasks: Sequence, model, tokenizer, per_task: int, seed: int) -> dict:
     """training.steering with the checkpoint's hypernet and encoder."""
-    from hypernet import load_checkpoint, make_encoder
-    from ground.assets import prepare_encoder
-    from training.steering import steering
-
     checkpoint = load_checkpoint(checkpoint_dir)
     encoder = make_encoder(prepare_encoder(checkpoint.encoder), checkpoint.embedding)
     return steering(checkpoint.model, model, tokenizer, encoder.embed, tasks, per_task, seed)
@@ -44,8 +45,6 @@ def tier_steering(checkpoint_dir: str, tasks: Sequence, model, tokenizer, per_ta
 
 def steering_key(checkpoint_dir: str, tasks: Sequence, per_task: int, seed: int) -> str:
     import hashlib
-
-    from hypernet import load_checkpoint
 
     blob = json.dumps([load_checkpoint(checkpoint_dir).digest, sorted(t.name for t in tasks), per_task, seed])
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -89,11 +88,7 @@ def run_tiers(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None,
               reuse_methods: Sequence[str] = ()) -> dict:
     """Every method on every tier. With `reuse` (an earlier tiers eval.json), `reuse_methods` take their per-task
     scores from it instead of being run (see reused_scores); eval.json records which and from where."""
-    from training.report import markdown_table, plot_tiers
-
     if model is None:
-        from training.lora_library import load_base
-
         model, tokenizer = load_base(inputs.base_model)
     tiers = tiers if tiers is not None else load_tiers()
     out = {"tiers": {}, "oracle_tasks": {}, "steering": {}, "by_tier": {}, "skipped": {}, "task_set": "tiers",
@@ -148,10 +143,6 @@ def run_tiers(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None,
 def plot_tier_adapters(checkpoint_dir: str, tasks: Sequence, path: Path) -> Path:
     """PCA of the adapters of every task x evaluation description, coloured by input pool (the paper's Fig. 5
     idea): adapters that follow their description spread by operation, not into one blob."""
-    from hypernet import generate_adapters, load_checkpoint, make_encoder
-    from ground.assets import prepare_encoder
-    from training.report import plot_adapter_map
-
     checkpoint = load_checkpoint(checkpoint_dir)
     encoder = make_encoder(prepare_encoder(checkpoint.encoder), checkpoint.embedding)
     pairs = [(t, d) for t in tasks for d in (t.eval_descriptions or t.descriptions)]
@@ -162,9 +153,6 @@ def plot_tier_adapters(checkpoint_dir: str, tasks: Sequence, path: Path) -> Path
 
 
 def _has_oracle(folder: str, task_name: str) -> bool:
-    from hypernet.adapter import WEIGHTS_NAME
-    from training.lora_library import adapter_dirname
-
     return (Path(folder) / adapter_dirname(task_name) / WEIGHTS_NAME).exists()
 
 

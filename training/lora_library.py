@@ -32,12 +32,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from ground.assets import DEFAULT_BASE_MODEL
 from hypernet import HyperConfig
 from hypernet.adapter import WEIGHTS_NAME
-from ground.assets import DEFAULT_BASE_MODEL
 from training.common import completion_loss, load_frozen_base, warmup_decay
 from training.config import ConfigFile, add_config_arguments, config_from_args
 from training.data import FamilySampler, collate, encode, eval_split, pad_id, token_length
+from training.grouped import GroupedSampler
+from training.plan import spread
+from training.suite.build import load_split as load_suite_split, op_task, registry, split_for, training_tasks
+from training.tasks import load_named_tasks, load_split, load_tasks
 
 
 KINDS = ("oracle", "multitask", "suite-multitask", "suite-oracle")
@@ -184,10 +188,6 @@ def train_suite_multitask(config: LoRATrainConfig, out_dir: Path, bigbench_share
                           model=None, tokenizer=None) -> Path:
     """One LoRA on exactly the draws SFT makes on the suite (training.grouped.GroupedSampler over the suite's
     training tasks + a BIG-bench share), descriptions unused: the multi-task baseline of the suite's tiers."""
-    from training.grouped import GroupedSampler
-    from training.suite.build import training_tasks
-    from training.tasks import load_tasks
-
     if model is None:
         model, tokenizer = load_base(config.base_model, config.threads)
     fits = lambda e: token_length(tokenizer, e) <= config.max_len  # noqa: E731
@@ -202,11 +202,8 @@ def train_suite_multitask(config: LoRATrainConfig, out_dir: Path, bigbench_share
 def suite_oracle_tasks(count: int) -> list:
     """`count` trained ops (spread over the sorted names) and count // 2 held-out ops, as training Tasks (train
     inputs, training descriptions); their evaluation inputs are never in them."""
-    from training.plan import spread
-    from training.suite.build import load_split, op_task, registry, split_for
-
     reg = registry()
-    split = split_for(reg, load_split())
+    split = split_for(reg, load_suite_split())
     ops = {o.name: o for o in reg.ops}
     names = [n for n in split["train_ops"]]
     picked = [t for t in spread([op_task(ops[n], reg, "train") for n in names], count)]
@@ -220,8 +217,6 @@ def adapter_dirname(task_name: str) -> str:
 
 def named_tasks(config: LoRATrainConfig) -> list:
     """The tasks an `oracle` run trains: the split's held-out tasks, the reconstruction library, or named ones."""
-    from training.tasks import load_named_tasks, load_split, load_tasks
-
     if config.tasks == "heldout":
         return load_tasks("heldout", config.split)
     if config.tasks == "library":
@@ -236,8 +231,6 @@ def named_tasks(config: LoRATrainConfig) -> list:
 
 def run(config: LoRATrainConfig) -> dict:
     """Train what config.kind names into config.out_dir; returns the summary line."""
-    from training.tasks import load_tasks
-
     if not config.out_dir:
         raise ValueError("no output folder: set out_dir (--out)")
     out = Path(config.out_dir)

@@ -6,21 +6,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ground.prompt import with_description
 from training.data import FamilySampler, eval_items, token_length
+from training.grouped import GroupedSampler
+from training.suite.build import TIERS, tier_tasks, training_tasks
+from training.tasks import Example, bigbench_ready, load_named_tasks, load_split
 
 
 def _load_tasks(config):
     """(BIG-bench training tasks, held-out tasks for the eval loss). A suite run without the BIG-bench cache (PyPI no
     longer serves it) trains on the suite alone and evaluates on the suite's held-out ops; anything that needs
     BIG-bench tasks says how to go on."""
-    from training.tasks import bigbench_ready, load_named_tasks, load_split
-
     split = load_split(config.split)
     if config.data == "suite" and not bigbench_ready():
         if config.bigbench_share > 0:
             raise ValueError(f"bigbench_share {config.bigbench_share} needs the BIG-bench cache, which this machine "
                              "lacks: run `t2l data prepare` (it says where to get the data) or --set bigbench_share=0")
-        from training.suite.build import tier_tasks
 
         return [], spread([t for t in tier_tasks("heldout_tasks")], config.max_eval_tasks)
     heldout = sorted(split.heldout)[: config.max_eval_tasks or None]
@@ -53,8 +54,6 @@ def make_plan(config, tokenizer, tasks=None, tiers=None) -> Plan:
     """The sampler and evaluation sets of a run. `tasks` = (train, heldout) replaces what the config names; in
     suite mode the train list is the suite's tasks plus, with bigbench_share > 0, BIG-bench tasks (tests pass
     their own), told apart by family prefix "suite."."""
-    from training.grouped import GroupedSampler
-
     fits = lambda example: token_length(tokenizer, example, config.chat_template) <= config.max_len  # noqa: E731
     train, heldout = tasks if tasks is not None else _load_tasks(config)
     train = list(train)
@@ -63,8 +62,6 @@ def make_plan(config, tokenizer, tasks=None, tiers=None) -> Plan:
         per_step, group = config.batch_size * config.grad_accum, 0
     else:
         if tasks is None:
-            from training.suite.build import training_tasks
-
             train = training_tasks(combos=config.suite_combos) + train
         suite = [t for t in train if t.family.startswith("suite.")]
         other = [t for t in train if not t.family.startswith("suite.")]
@@ -73,8 +70,6 @@ def make_plan(config, tokenizer, tasks=None, tiers=None) -> Plan:
                                  config.bigbench_share if other else 0.0)
         per_step, group = sampler.per_step, config.group_tasks
     if tiers is None and config.data == "suite" and config.steering_tasks > 0:
-        from training.suite.build import TIERS, tier_tasks
-
         tiers = {tier: spread(tier_tasks(tier), config.steering_tasks) for tier in TIERS}
     held = eval_items(heldout, config.eval_examples_per_task, config.seed)
     return Plan(sampler, per_step, group, train, held, tiers or {})
@@ -102,9 +97,6 @@ def describe_in_prompt(items: Sequence, share: float, seed: int, step: int, rank
     if share <= 0:
         return list(items)
     import numpy as np
-
-    from ground.prompt import with_description
-    from training.tasks import Example
 
     pick = np.random.default_rng([seed, step, rank, 7]).random(len(items)) < share
     return [(t, d, Example(with_description(d, e.input), e.targets, e.choices, e.scores)) if p else (t, d, e)

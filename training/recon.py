@@ -24,11 +24,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hypernet import Adapter, HyperConfig, HyperLoRA, save_checkpoint
-from hypernet.adapter import WEIGHTS_NAME
 from ground.assets import DEFAULT_ENCODER
+from ground.assets import prepare_encoder
+from hypernet import Adapter, HyperConfig, HyperLoRA, save_checkpoint
+from hypernet import SentenceTransformerEncoder
+from hypernet.adapter import WEIGHTS_NAME
 from training.common import warmup_decay
 from training.config import ConfigFile, add_config_arguments, config_from_args
+from training.tasks import load_named_tasks
 
 
 @dataclass
@@ -146,10 +149,6 @@ def train_recon(config: ReconConfig, tasks: Sequence, adapters: Sequence[Adapter
 
 def run_recon(config: ReconConfig) -> dict:
     """Load config.library and its tasks, the encoder; train; returns the report (out_dir/recon.json)."""
-    from hypernet import SentenceTransformerEncoder
-    from ground.assets import prepare_encoder
-    from training.tasks import load_named_tasks
-
     if not config.library:
         raise ValueError("no library to distil: set library (--library FOLDER)")
     if config.threads > 0:

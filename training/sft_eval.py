@@ -9,6 +9,7 @@ from torch import nn
 from hypernet import HyperLoRA, inject
 from training.common import completion_loss
 from training.data import EmbeddingTable, collate, encode, make_batches, pad_id, prompt_only, sample_groups
+from training.steering import steering
 
 
 def eval_due(step: int, config) -> bool:
@@ -54,8 +55,6 @@ def evaluate(hyper: HyperLoRA, model: nn.Module, tokenizer, table: EmbeddingTabl
 def evaluate_steering(hyper: HyperLoRA, model: nn.Module, tokenizer, table: EmbeddingTable, tiers: dict,
                       config) -> dict[str, float]:
     """training.steering per tier: eval_steer_<tier>_{other,random} margins (nats) and their standard errors."""
-    from training.steering import steering
-
     out = {}
     for tier, tier_tasks in tiers.items():
         res = steering(hyper, model, tokenizer, table.embed, tier_tasks, config.steering_per_task, config.seed,

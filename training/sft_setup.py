@@ -13,7 +13,10 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from ground.assets import prepare_encoder
+from hypernet import Adapter
 from hypernet import HyperLoRA, save_checkpoint, targets_from_model
+from hypernet import SentenceTransformerEncoder
 from training.common import load_frozen_base
 from training.data import EmbeddingTable
 from training.plan import Plan, make_plan
@@ -64,9 +67,6 @@ def setup_device(config) -> tuple[torch.device, int, int]:
 
 def load_encoder(config, device: torch.device):
     """The configured sentence-transformers encoder (offline assets resolved)."""
-    from hypernet import SentenceTransformerEncoder
-    from ground.assets import prepare_encoder
-
     return SentenceTransformerEncoder(prepare_encoder(config.encoder), device=str(device), name=config.encoder)
 
 
@@ -86,8 +86,6 @@ def init_hypernet(config, model: nn.Module, plan: Plan, table: EmbeddingTable, d
         hyper.set_task_center(torch.stack([table.stack(t.train_descriptions).mean(0) for t in plan.train_tasks])
                               .mean(0).to(device))
     if config.offset_lora:
-        from hypernet import Adapter
-
         hyper.set_offset(Adapter.from_peft(config.offset_lora))
     return hyper
 

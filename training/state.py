@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import torch
+from hypernet.checkpoint import load_checkpoint
 
 
 def git_commit() -> str | None:
@@ -62,8 +63,6 @@ def trim_metrics(path: Path, step: int) -> None:
 
 def warm_start(hyper, folder: str, expected) -> None:
     """Load a checkpoint's weights (its task_center included) into `hyper`; refuses a different architecture."""
-    from hypernet.checkpoint import load_checkpoint
-
     start = load_checkpoint(folder)
     if start.config.to_dict() != expected.to_dict():
         changed = sorted(k for k, v in expected.to_dict().items() if start.config.to_dict().get(k) != v)

@@ -20,12 +20,11 @@ from torch import Tensor, nn
 
 from hypernet import inject
 from training.data import collate, encode, eval_split, pad_id, sample_groups
+from training.evaluate import random_description
 
 
 def steering_items(tasks: Sequence, per_task: int, seed: int = 0) -> list[tuple]:
     """(task, right description, other description, random description, example) rows, deterministic."""
-    from training.evaluate import random_description
-
     tasks = sorted(tasks, key=lambda t: t.name)
     by_family: dict[str, list[int]] = {}
     for i, t in enumerate(tasks):

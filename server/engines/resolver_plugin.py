@@ -13,6 +13,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from ..cache import RedisCache
 
 log = logging.getLogger("t2l.resolver")
 _ID = re.compile(r"^t2l-[0-9a-f]{16}$")
@@ -22,9 +23,8 @@ def _resolver_class():
     from vllm.lora.request import LoRARequest
     from vllm.lora.resolver import LoRAResolver
 
+    # lazy: vLLM imports every general plugin in each of its processes at start; the heavy part waits for a resolve
     from hypernet import Adapter, AdapterFormatError
-
-    from ..cache import RedisCache
 
     class T2LResolver(LoRAResolver):
         """Resolves `t2l-<16 hex>` names to adapters stored by a t2l service in Redis."""

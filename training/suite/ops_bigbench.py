@@ -23,9 +23,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ground.assets import t2l_home
+from training.bigbench_source import SDIST_SHA256, BigBenchError, cache_is_current, read_index, read_task_record
 from training.suite.core import Pool, Registry
 from training.suite.ops_numbers import yes_no
 from training.suite.text import descriptions, make_op
+from training.tasks import TaskConfig, load_split
 
 POOL = "mc"
 DESCRIPTIONS = "bigbench.txt"
@@ -63,10 +66,6 @@ def _item(example: dict) -> tuple[str, tuple[str, ...], int] | None:
 
 def load_items(max_items: int = MAX_ITEMS, per_task: int = PER_TASK) -> dict[str, tuple[tuple[str, ...], int]]:
     """Rendered item -> (choices, correct index), in a deterministic order; needs the local BIG-bench cache."""
-    from training.bigbench_source import SDIST_SHA256, BigBenchError, cache_is_current, read_index, read_task_record
-    from training.tasks import TaskConfig, load_split
-    from ground.assets import t2l_home
-
     cache_dir = t2l_home() / "data" / "bigbench"
     if not cache_is_current(cache_dir, TaskConfig().source_params(), SDIST_SHA256):
         raise BigBenchError(f"no current BIG-bench cache at {cache_dir}: build it with training.tasks.prepare_bigbench()"
