@@ -18,7 +18,7 @@ help:
 	@echo "make test       install, make sure Redis answers, run the whole test suite"
 	@echo "make test-fast  the suite without the slow tests (no prepared base model, vLLM or live server)"
 	@echo "make assets     build the base model folder and locate the encoder under T2L_HOME"
-	@echo "make data       download (pip), verify and cache the BIG-bench tasks under T2L_HOME"
+	@echo "make data       download (pip), verify and cache the BIG-bench tasks under T2L_HOME (PyPI dropped the sdist: t2l data prepare --sdist PATH)"
 	@echo "make loadtest   2 x 2 min at concurrency 32 on loopback (steady; Redis stopped and restarted)"
 	@echo "make docker-test  build the cpu image offline, run the compose stack, check it (root: may start dockerd)"
 	@echo "make scale-test 2 app replicas behind HAProxy + vllm serve resolver, one Redis: single flight, drain, restarts"
