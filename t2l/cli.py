@@ -8,10 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.run import BenchConfig, run_bench
 from ground import assets
 from ground.assets import prepare_base_model, prepare_encoder
-from server.serve import serve
 from server.settings import Settings
 from training.config import config_from_args
 
@@ -149,6 +147,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     # lazy: a subcommand imports only its own stack (`t2l --help` loads no torch)
     from server.app import create_app
+    from server.serve import serve
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "engine": args.engine,
                                    "checkpoint": args.checkpoint}.items() if v is not None}
     settings = Settings(**overrides)
@@ -184,7 +183,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "steps":
         return _cmd_bench_steps(args)
-
+    # lazy: a subcommand imports only its own stack (`t2l --help` loads no torch)
+    from bench.run import BenchConfig, run_bench
     for name in ("checkpoint", "eval_json"):
         value = getattr(args, name)
         if value is not None and not Path(value).exists():

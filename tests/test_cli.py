@@ -81,3 +81,15 @@ def test_eval_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert main(["eval", "--tasks", "tiers", "--reuse-methods", "base"]) == 2
     assert "needs --reuse" in capsys.readouterr().err
     assert not (tmp_path / "e").exists()
+
+
+def test_the_cli_loads_no_torch_until_a_subcommand_needs_it():
+    """What the `# lazy:` imports of t2l/cli.py claim: importing the CLI (`t2l --help`, `t2l keys`, `t2l data`) pulls in
+    neither torch nor the service, the trainers or the benchmarks."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, t2l.cli; heavy = [m for m in ('torch', 'transformers', 'server.app', 'training.sft', "
+             "'bench.run') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
