@@ -205,6 +205,13 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 # ---- one compose project ---------------------------------------------------------------------------------------
+def health_report(cid: str) -> str:
+    """What a container that never turned healthy said: its last health check outputs and its log tail."""
+    health = run(["docker", "inspect", "--format", "{{json .State.Health}}", cid], check=False).stdout.strip()
+    logs = run(["docker", "logs", "--tail", "40", cid], check=False)
+    return f"{cid[:12]} health: {health[-1500:]}\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}"
+
+
 def container_state(cid: str) -> str:
     """"running/healthy", "exited/", ... of one container."""
     return run(["docker", "inspect", "--format", "{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}"
@@ -244,7 +251,9 @@ class Stack:
             if len(seen) == len(cids):
                 return seen
             time.sleep(2)
-        raise TimeoutError(f"not healthy within {timeout:.0f} s: {[container_state(c) for c in cids]}")
+        late = [c for c in cids if c not in seen]
+        raise TimeoutError(f"not healthy within {timeout:.0f} s: {[container_state(c) for c in late]}\n"
+                           + "\n".join(health_report(c) for c in late))
 
     def down(self) -> dict:
         """`down -v`, then what is left of the project by label (containers, volumes, networks)."""

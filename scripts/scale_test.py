@@ -11,8 +11,10 @@ Steps (each timed; results in bench/results/scale.json):
        replica's /metrics, read inside its container) and every replica answered some of them
      - an adapter generated through one replica is answered by another with `cached: true`
      - the vllm serve replica answers `model: t2l-<id>` for an adapter it never saw generated (resolved from Redis)
-     - a bounded load (concurrency C for at least D s) during which one app replica is stopped with SIGTERM (it
-       drains: HAProxy takes it out), started again, then Redis is restarted: 0 failed, 0 lost, p50/p99 per phase
+     - a bounded, paced load (at most R requests/s, at most C in flight, for at least D s) during which one app
+       replica is stopped with SIGTERM (it drains: HAProxy takes it out), started again, then Redis is restarted:
+       0 failed, 0 lost, p50/p99 per phase. The rate cap leaves CPU for the restarted replica's engine start: an
+       unpaced concurrency-32 load kept both cores of a 2-core host busy and the restart took 868 s (once over 900)
   4. tear down: containers, network, volumes; the images it built (all of them with --clean); a dockerd it started
 Standard library only. Exit status 0 only when every check passed and no request was lost.
 """
@@ -43,6 +45,23 @@ METRIC = re.compile(r'^(t2l_hypernet_batch_size_count|t2l_cache_lookups_total\{s
                     r't2l_requests_total\{route="([^"]+)",status="(\d+)"\})\s+(\S+)$')
 REQUIRED = ("lb_sees_every_replica", "one_hypernet_pass_across_replicas", "cached_on_another_replica",
             "vllm_resolver_serves_by_id", "load_replica_sigterm_restart_redis_restart")
+
+
+class Pacer:
+    """Start times for the load's requests across threads: one every 1/rate s at most (rate 0: no cap)."""
+
+    def __init__(self, rate: float):
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Block until this caller's turn; False once `stop` is set (the caller ends)."""
+        with self.lock:
+            turn = max(self.next, time.monotonic())
+            self.next = turn + self.interval
+        delay = turn - time.monotonic()
+        return not (stop.wait(delay) if delay > 0 else stop.is_set())
 
 
 class ScaleTest:
@@ -198,7 +217,8 @@ class ScaleTest:
         self.rec.check("load_replica_sigterm_restart_redis_restart", load_with_restarts)
 
     def load(self) -> dict:
-        """Concurrency C of chat completions on a few cached descriptions while the phases run in order."""
+        """Chat completions on a few cached descriptions, paced to R/s with at most C in flight, while the phases
+        run in order."""
         lb = self.lb
         tasks = [f"Load task {i}: answer with the antonym of the given word." for i in range(4)]
         for task in tasks:  # generated once before the load: the load measures serving, not the hypernetwork
@@ -207,18 +227,23 @@ class ScaleTest:
         records: list[tuple[str, float, int | None]] = []  # (phase, ms, status or None when lost)
         stop = threading.Event()
         rec_lock = threading.Lock()
+        pace = Pacer(self.args.rate)
+        in_flight = [0]
 
         def worker(wid: int) -> None:
             i = 0
-            while not stop.is_set():
+            while pace.wait(stop):
                 body = {"model": MODEL, "task": tasks[(wid + i) % len(tasks)], "max_tokens": 4, "temperature": 0,
                         "messages": [{"role": "user", "content": ["hot", "tall", "early", "open"][i % 4]}]}
                 name, t = phase["name"], time.monotonic()
+                with rec_lock:
+                    in_flight[0] += 1
                 try:
                     status = lb.call("POST", "/v1/chat/completions", body, timeout=120)[0]
                 except (OSError, http.client.HTTPException):
                     status = None
                 with rec_lock:
+                    in_flight[0] -= 1
                     records.append((name, (time.monotonic() - t) * 1000, status))
                 i += 1
 
@@ -231,6 +256,7 @@ class ScaleTest:
         try:
             time.sleep(self.args.steady_s)
             phase["name"] = "replica_sigterm"
+            events["in_flight_at_sigterm"] = in_flight[0]
             t = time.monotonic()
             stopper = threading.Thread(target=lambda: events.update(
                 stop_rc=run(["docker", "stop", "-t", "60", target], check=False, timeout=180).returncode))
@@ -272,7 +298,8 @@ class ScaleTest:
         total_failed = sum(sum(p["failed"].values()) for p in phases.values())
         total_lost = sum(p["lost"] for p in phases.values())
         latencies = [ms for _, ms, status in records if status == 200]
-        detail = {"concurrency": self.args.concurrency, "seconds": round(time.monotonic() - start, 1),
+        detail = {"concurrency": self.args.concurrency, "rate_per_s": self.args.rate,
+                  "seconds": round(time.monotonic() - start, 1),
                   "requests": len(records), "failed": total_failed, "lost": total_lost,
                   "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
                   "phases": phases, "events": events}
@@ -311,7 +338,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "scale.json"))
     p.add_argument("--replicas", type=int, default=2, help="app replicas behind the balancer (2-8)")
-    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--concurrency", type=int, default=32, help="at most this many load requests in flight")
+    p.add_argument("--rate", type=float, default=2.0,
+                   help="load requests started per second in all (0: no cap, as fast as the concurrency allows)")
     p.add_argument("--load-s", type=float, default=60, help="the load lasts at least this long")
     p.add_argument("--steady-s", type=float, default=15, help="load before the replica is stopped")
     p.add_argument("--keep", action="store_true", help="keep the images it built (and a dockerd it started)")

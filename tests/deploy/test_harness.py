@@ -93,3 +93,33 @@ def test_a_stack_runs_compose_with_its_project_files_and_profile(harness, monkey
     assert seen == [(["docker", "compose", "-p", "p", "--project-directory", str(ROOT), "-f", "/a.yml", "-f",
                       "/b.yml", "--profile", "cpu", "up", "-d"], {"X": "1"})]
     assert stack.down() == {}  # never brought up: nothing to take down
+
+
+def test_the_scale_load_is_paced_and_stops_at_once():
+    """scale-test's Pacer: turns are at least 1/rate apart across threads (the cap that leaves CPU for a restarting
+    replica), no cap at rate 0, and a set stop ends every waiting worker."""
+    import threading
+    import time
+
+    pacer_cls = load("scale_test").Pacer
+    stop = threading.Event()
+    pacer, returned = pacer_cls(50.0), []
+
+    def take(n: int) -> None:
+        for _ in range(n):
+            assert pacer.wait(stop)
+            returned.append(time.monotonic())
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=take, args=(5,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(returned) == 20 and max(returned) - start >= 19 / 50 * 0.99  # 20 turns, 1/50 s apart at least
+    free = pacer_cls(0.0)
+    assert all(free.wait(stop) for _ in range(1000))
+    slow = pacer_cls(0.01)  # the next turn is 100 s away: stop must end the wait, not the turn
+    assert slow.wait(stop)
+    threading.Timer(0.05, stop.set).start()
+    assert slow.wait(stop) is False
