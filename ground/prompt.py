@@ -1,11 +1,13 @@
 """How a request becomes the prompt the base model reads: the one definition that training, evaluation and the
 server share, so the model is trained on exactly the tokens it is served.
 
-A request is one user turn holding the input, with the task description above it when the description goes into
-the prompt too (`with_description`: "<description>\\n\\n<input>"; in a chat, in the last user message:
-`describe_messages`). With a chat template, the messages are rendered by the template with the generation prompt
-(its default system prompt included); a tokenizer without a template (or `chat=False`) reads the turns' text
-followed by "\\n". The rendered text is tokenised without adding special tokens (the template writes its own),
+A request is one user turn holding the input. When the task description goes into the prompt too, it goes in one
+of two places (`Placement`): "user", above the input in the same turn (`with_description`:
+"<description>\\n\\n<input>"; in a chat, in the last user message), or "system", as the system message (in place
+of the template's default one; above a system message the chat already has). `describe_messages` does either.
+With a chat template, the messages are rendered by the template with the generation prompt (its default system
+prompt included when the messages have none); a tokenizer without a template (or `chat=False`) reads the turns'
+text followed by "\\n". The rendered text is tokenised without adding special tokens (the template writes its own),
 which is what `apply_chat_template(..., tokenize=True)` does. `prompt_ids` caps the length for training and
 evaluation: a long prompt loses the START of the user's text (BIG-bench puts the question last), never the
 template's frame. A raw text completion (no turn at all) is `raw_ids`.
@@ -15,9 +17,11 @@ A bottom module: it imports nothing of ours and works with any Hugging Face toke
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": text}
+Placement = Literal["user", "system"]  # where a description in the prompt goes
+PLACEMENTS: tuple[str, ...] = ("user", "system")
 
 
 def with_description(description: str | None, text: str) -> str:
@@ -30,12 +34,22 @@ def user_turn(text: str) -> list[Message]:
     return [{"role": "user", "content": text}]
 
 
-def describe_messages(description: str | None, messages: Sequence[Message]) -> list[Message]:
-    """A copy of `messages` with the description above the content of the LAST user message (`with_description`);
-    ValueError when a description is given and no message is the user's."""
+def describe_messages(description: str | None, messages: Sequence[Message], placement: Placement = "user"
+                      ) -> list[Message]:
+    """A copy of `messages` with the description in it. "user": above the content of the LAST user message
+    (`with_description`); ValueError when no message is the user's. "system": as a system message before the
+    others, or above the content of the system message the messages start with (`with_description`)."""
     out = [dict(m) for m in messages]
     if description is None:
         return out
+    if placement == "system":
+        if out and out[0]["role"] == "system":
+            out[0]["content"] = with_description(description, out[0]["content"])
+        else:
+            out.insert(0, {"role": "system", "content": description})
+        return out
+    if placement != "user":
+        raise ValueError(f"unknown placement {placement!r}; choose from {list(PLACEMENTS)}")
     last = max((i for i, m in enumerate(out) if m["role"] == "user"), default=None)
     if last is None:
         raise ValueError("the messages have no user message to put the description in")
@@ -71,11 +85,12 @@ def raw_ids(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=True)["input_ids"])
 
 
-def prompt_ids(tokenizer: Any, text: str, budget: int | None = None, chat: bool = True) -> list[int]:
-    """Token ids of the one-user-turn prompt for `text`, at most `budget` long: a long prompt loses the start of
-    `text`, never the template's frame (unless the frame alone exceeds the budget). Untruncated, it is
-    `chat_ids(tokenizer, user_turn(text), chat)`."""
-    rendered = render(tokenizer, user_turn(text), chat)
+def prompt_ids(tokenizer: Any, text: str, budget: int | None = None, chat: bool = True,
+               system: str | None = None) -> list[int]:
+    """Token ids of the one-user-turn prompt for `text` (after a `system` message, if given), at most `budget`
+    long: a long prompt loses the start of `text`, never the template's frame (unless the frame alone exceeds the
+    budget). Untruncated, it is `chat_ids(tokenizer, describe_messages(system, user_turn(text), "system"), chat)`."""
+    rendered = render(tokenizer, describe_messages(system, user_turn(text), "system"), chat)
     full = token_ids(tokenizer, rendered)
     if budget is None or len(full) <= budget:
         return full
@@ -89,5 +104,5 @@ def prompt_ids(tokenizer: Any, text: str, budget: int | None = None, chat: bool 
     return head + token_ids(tokenizer, text)[-room:] + tail
 
 
-__all__ = ["Message", "chat_ids", "describe_messages", "prompt_ids", "raw_ids", "render", "token_ids", "user_turn", "uses_template",
-           "with_description"]
+__all__ = ["Message", "PLACEMENTS", "Placement", "chat_ids", "describe_messages", "prompt_ids", "raw_ids", "render",
+           "token_ids", "user_turn", "uses_template", "with_description"]

@@ -316,9 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recon", help="reconstruction hypernet checkpoint folder (t2l_recon)")
     p.add_argument("--multitask", help="multi-task LoRA PEFT folder (multitask_lora)")
     p.add_argument("--oracles", help="folder of per-task PEFT folders (oracle)")
-    p.add_argument("--tasks", choices=["heldout", "library", "bbh", "tiers"],
+    p.add_argument("--tasks", choices=["heldout", "library", "bbh", "tiers", "everyday"],
                    help="task set: held-out tasks (default), the recon library's training tasks (with --library), "
-                        "or the three tiers of the description-necessary suite + steering margins (tiers)")
+                        "the three tiers of the description-necessary suite + steering margins (tiers), or the "
+                        "everyday set (training/everyday: each input under both wordings, and the gap between them)")
     p.add_argument("--steering-examples", type=int,
                    help="examples per task for the steering margins (--tasks tiers; default 4)")
     p.add_argument("--reuse", help="--tasks tiers: an earlier tiers eval.json (same --examples/--seed) whose "

@@ -22,9 +22,10 @@ from training.lora_library import adapter_dirname
 from training.lora_library import load_base
 from training.recon import load_library
 from training.report import markdown_table, plot_adapter_map, plot_summary
+from training.everyday import WORDING_MARK, by_wording, load_everyday, wording_gaps
 from training.tasks import load_named_tasks, load_tasks
 
-TASK_SETS = ("heldout", "library", "bbh", "tiers")  # what `inputs.tasks` may name
+TASK_SETS = ("heldout", "library", "bbh", "tiers", "everyday")  # what `inputs.tasks` may name
 
 
 @dataclass
@@ -36,7 +37,8 @@ class EvalInputs:
     recon: str | None = None  # reconstruction hypernet checkpoint folder -> t2l_recon
     multitask: str | None = None  # multi-task LoRA PEFT folder -> multitask_lora
     oracles: str | None = None  # folder of per-task PEFT folders (training.lora_library oracle) -> oracle
-    tasks: str = "heldout"  # heldout | library (recon library, training descriptions) | bbh | tiers (issue #12)
+    tasks: str = "heldout"  # heldout | library (recon library, training descriptions) | bbh | tiers (issue #12) |
+    #   everyday (training/everyday: every input under each of a task's two wordings, and the gap between them)
     library: str | None = None  # for tasks=library: the library folder whose tasks to score
     methods: tuple[str, ...] = METHODS  # subset to run
 
@@ -81,11 +83,12 @@ def other_description(tasks: Sequence, seed: int):
     import numpy as np
 
     kind = lambda t: t.family.removesuffix("+fmt")  # noqa: E731
+    same = lambda t: t.name.partition(WORDING_MARK)[0]  # noqa: E731  (the everyday set's two wordings: one task)
     names = sorted({t.name: t for t in tasks}.items())
 
     def pick(task, i):
-        peers = [t for n, t in names if n != task.name and kind(t) == kind(task)] or \
-            [t for n, t in names if n != task.name]
+        peers = [t for n, t in names if same(t) != same(task) and kind(t) == kind(task)] or \
+            [t for n, t in names if same(t) != same(task)]
         rng = np.random.default_rng([seed, i, *task.name.encode()])
         other = peers[int(rng.integers(len(peers)))]
         phrasings = other.eval_descriptions or other.descriptions
@@ -105,8 +108,9 @@ def build_methods(inputs: EvalInputs, config: EvalConfig, descriptions: str = "e
             raise ValueError(f"unknown method {name!r}; choose from {METHODS}")
         if name == "base":
             methods.append(Method("base", description=pick))
-        elif name == "base_desc":
-            methods.append(Method("base_desc", with_description=True, description=pick))
+        elif name in ("base_desc", "base_desc_system"):
+            methods.append(Method(name, with_description=True, description=pick,
+                                  placement="system" if name.endswith("_system") else "user"))
         elif name == "multitask_lora":
             if not inputs.multitask:
                 skipped[name] = "no --multitask folder"
@@ -137,9 +141,10 @@ def build_methods(inputs: EvalInputs, config: EvalConfig, descriptions: str = "e
                 continue
             if name == "t2l_sft":
                 methods.append(_t2l_method(name, inputs.sft, encoders, pick))
-            elif name == "t2l_sft_desc":
+            elif name in ("t2l_sft_desc", "t2l_sft_desc_system"):
                 method = _t2l_method(name, inputs.sft, encoders, pick)
                 method.with_description = True
+                method.placement = "system" if name.endswith("_system") else "user"
                 methods.append(method)
             elif name == "t2l_sft_other_desc":
                 if len(tasks) < 2:
@@ -155,6 +160,17 @@ def build_methods(inputs: EvalInputs, config: EvalConfig, descriptions: str = "e
     return methods, skipped
 
 
+def wording_table(wordings: dict[str, dict]) -> str:
+    """The everyday set's two wordings side by side per method (mean exact match, and the mean gap per task)."""
+    lines = ["", "## The two wordings of each task (same inputs)", "",
+             "| method | wording 1 | wording 2 | mean gap | largest gap |", "|---|---|---|---|---|"]
+    for method, w in wordings.items():
+        if w.get("tasks"):
+            lines.append(f"| {method} | {w['wording_1']:.1f} | {w['wording_2']:.1f} | {w['mean_gap']:.1f} | "
+                         f"{w['max_gap']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def run_eval(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None, tokenizer=None,
              tasks: Sequence | None = None) -> dict:
     """Score every available method on the task set; write out_dir/eval.json, eval.md, eval.png, adapters.png."""
@@ -168,6 +184,8 @@ def run_eval(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None, 
                 raise ValueError("tasks=library needs the library folder")
 
             tasks = load_named_tasks(load_library(Path(inputs.library))[0])
+        elif inputs.tasks == "everyday":
+            tasks = by_wording(load_everyday())
         else:
             tasks = load_tasks(inputs.tasks)
     methods, skipped = build_methods(inputs, config, "train" if inputs.tasks == "library" else "eval", tasks)
@@ -175,9 +193,14 @@ def run_eval(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None, 
         raise ValueError(f"nothing to evaluate: {skipped}")
     results = evaluate_methods(methods, tasks, model, tokenizer, config, cache_dir=out_dir / "scores")
     results.update(skipped=skipped, inputs=inputs.__dict__ | {"methods": list(inputs.methods)}, task_set=inputs.tasks)
+    report = markdown_table(results)
+    if inputs.tasks == "everyday":
+        results["wordings"] = {m: wording_gaps({t: row["scores"][m] for t, row in results["tasks"].items()})
+                               for m in results["summary"]}
+        report += wording_table(results["wordings"])
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "eval.json").write_text(json.dumps(results, indent=1))
-    (out_dir / "eval.md").write_text(markdown_table(results))
+    (out_dir / "eval.md").write_text(report)
     plot_summary(results, out_dir / "eval.png")
     sft = next((m for m in methods if m.name == "t2l_sft"), None)
     if sft is not None:  # the generated adapters of every task x evaluation description, by family

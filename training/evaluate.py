@@ -12,6 +12,8 @@ description is scored on all three phrasings. Methods (names are the keys of eva
     t2l_sft_random_desc  the SFT hypernet given a random string of the same length instead of the description
     t2l_sft_other_desc   the SFT hypernet given another task's evaluation description (same kind of input if any)
     t2l_sft_desc         the SFT adapter AND the description written above the example (as base_desc)
+    base_desc_system     the base model with the description as the system message (in place of the default one)
+    t2l_sft_desc_system  the SFT adapter AND the description as the system message (a chat user's hybrid)
     oracle               the task's own LoRA (training.lora_library oracle)
 
 Scoring follows BIG-bench: multiple choice picks the choice with the highest summed log-likelihood after the
@@ -36,11 +38,11 @@ import torch
 from torch import nn
 
 from hypernet import Adapter, inject
-from ground.prompt import prompt_ids, token_ids, with_description
+from ground.prompt import Placement, prompt_ids, token_ids, with_description
 from training.data import completion_ids, eval_split, pad_id
 
 METHODS = ("base", "base_desc", "multitask_lora", "t2l_recon", "t2l_sft", "t2l_sft_random_desc", "t2l_sft_other_desc",
-           "t2l_sft_desc", "oracle")
+           "t2l_sft_desc", "oracle", "base_desc_system", "t2l_sft_desc_system")
 
 
 @dataclass
@@ -61,7 +63,8 @@ class Method:
 
     name: str
     adapter: Callable[[object, str], Adapter | None] = lambda task, description: None
-    with_description: bool = False  # write the description above the input (base_desc)
+    with_description: bool = False  # put the description into the prompt (base_desc)
+    placement: Placement = "user"  # where it goes: above the input in the user turn, or as the system message
     description: Callable[[object, int], str] | None = None  # replaces the evaluation description (random control)
     source: str = ""  # what the adapters come from (checkpoint digest, folder + mtimes): keys the score cache
 
@@ -101,8 +104,12 @@ def build_rows(method: Method, tasks: Sequence, tokenizer, config: EvalConfig) -
         for i, example in enumerate(examples):
             description = (method.description(task, i) if method.description is not None
                            else phrasings[i % len(phrasings)])
-            text = with_description(description if method.with_description else None, example.input)
-            prompt = prompt_ids(tokenizer, text, config.max_len, config.chat_template)
+            shown = description if method.with_description else None
+            if method.placement == "system":
+                prompt = prompt_ids(tokenizer, example.input, config.max_len, config.chat_template, system=shown)
+            else:
+                prompt = prompt_ids(tokenizer, with_description(shown, example.input), config.max_len,
+                                    config.chat_template)
             row = Row(task.name, prompt, method.adapter(task, description), targets=example.targets)
             if example.choices:
                 row.choices = [completion_ids(tokenizer, c)[:-1] or [pad_id(tokenizer)] for c in example.choices]

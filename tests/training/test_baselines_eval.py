@@ -185,8 +185,8 @@ def test_run_eval_writes_every_method_table_and_plots(tiny_lm, toy_tasks, tmp_pa
     # Missing inputs drop their methods and say why; they are never filled in.
     partial = run_eval(EvalInputs(base_model=str(folder)), EvalConfig(examples_per_task=2, max_new_tokens=2),
                        tmp_path / "partial", model=model, tokenizer=tok, tasks=toy_tasks)
-    assert set(partial["summary"]) == {"base", "base_desc"}
-    assert set(partial["skipped"]) == set(METHODS) - {"base", "base_desc"}
+    assert set(partial["summary"]) == {"base", "base_desc", "base_desc_system"}
+    assert set(partial["skipped"]) == set(METHODS) - {"base", "base_desc", "base_desc_system"}
 
 
 def test_generation_stops_only_rows_that_can_no_longer_match():

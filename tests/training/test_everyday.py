@@ -245,3 +245,31 @@ def test_no_input_is_a_suite_training_input(records):
     seen = [(r["name"], e["input"], trained[e["input"]]) for r in records for e in r["examples"]
             if e["input"] in trained]
     assert not seen, seen
+
+
+def test_by_wording_scores_every_input_under_each_wording_and_the_gap_is_per_task():
+    from training.everyday import by_wording, load_everyday, wording_gaps
+
+    tasks = load_everyday()
+    split = by_wording(tasks)
+    assert len(split) == 2 * len(tasks)
+    first, second = split[0], split[1]
+    assert (first.name, second.name) == (tasks[0].name + "#1", tasks[0].name + "#2")
+    assert first.examples == second.examples == tasks[0].examples
+    assert first.eval_descriptions == (tasks[0].descriptions[0],) and second.eval_descriptions == (
+        tasks[0].descriptions[1],)
+    gaps = wording_gaps({"a#1": 50.0, "a#2": 0.0, "b#1": 10.0, "b#2": 30.0, "c#1": 5.0})  # c: one wording only
+    assert gaps == {"tasks": 2, "wording_1": 30.0, "wording_2": 15.0, "mean_gap": 35.0, "max_gap": 50.0}
+
+
+def test_the_other_task_control_never_picks_the_same_task_under_its_other_wording():
+    from training.eval_run import other_description
+    from training.everyday import by_wording, load_everyday
+
+    tasks = by_wording(load_everyday())
+    pick = other_description(tasks, seed=0)
+    wordings: dict[str, set[str]] = {}
+    for t in tasks:
+        wordings.setdefault(t.name.partition("#")[0], set()).update(t.descriptions)
+    for t in tasks:
+        assert all(pick(t, i) not in wordings[t.name.partition("#")[0]] for i in range(12))

@@ -140,3 +140,38 @@ def test_prompt_module_is_a_bottom_module():
     names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not names & {"ground", "hypernet", "server", "training", "t2l"}
+
+
+def test_the_system_placement_replaces_the_default_system_prompt(tokenizer):
+    """placement "system": the description is the system message (the template's default one is gone); a chat's
+    own system message keeps its text below the description; the user turns are untouched."""
+    described = describe_messages(DESCRIPTION, user_turn(INPUT), "system")
+    assert described == [{"role": "system", "content": DESCRIPTION}, *user_turn(INPUT)]
+    text = tokenizer.decode(chat_ids(tokenizer, described))
+    default = tokenizer.decode(chat_ids(tokenizer, user_turn(INPUT)))
+    assert DESCRIPTION in text and DESCRIPTION + "\n\n" + INPUT not in text and INPUT in text
+    own_default = default.split(INPUT)[0].split("user")[0]  # the template's default system turn
+    assert own_default.strip() and own_default not in text.split(INPUT)[0]
+    chat = [{"role": "system", "content": "Be brief."}, *user_turn(INPUT)]
+    assert describe_messages(DESCRIPTION, chat, "system")[0]["content"] == with_description(DESCRIPTION, "Be brief.")
+    assert chat[0]["content"] == "Be brief."  # a copy
+    with pytest.raises(ValueError, match="unknown placement"):
+        describe_messages(DESCRIPTION, chat, "assistant")
+
+
+def test_prompt_ids_with_a_system_description_is_that_chat_and_truncates_the_text_only(tokenizer):
+    system = prompt_ids(tokenizer, INPUT, system=DESCRIPTION)
+    assert system == chat_ids(tokenizer, describe_messages(DESCRIPTION, user_turn(INPUT), "system"))
+    assert system != prompt_ids(tokenizer, with_description(DESCRIPTION, INPUT))
+    long = " ".join(f"w{i}" for i in range(300)) + " QUESTION?"
+    cut = prompt_ids(tokenizer, long, budget=80, system=DESCRIPTION)
+    assert len(cut) == 80 and DESCRIPTION in tokenizer.decode(cut) and "QUESTION?" in tokenizer.decode(cut)
+
+
+def test_evaluation_rows_put_a_system_description_where_the_chat_user_would(tokenizer):
+    from training.evaluate import EvalConfig, Method, build_rows
+
+    task = toy_task("antonym", "words", [(INPUT, "hot")])
+    method = Method("m", with_description=True, placement="system", description=lambda t, i: DESCRIPTION)
+    row, = build_rows(method, [task], tokenizer, EvalConfig(examples_per_task=1, max_len=512))
+    assert row.prompt == prompt_ids(tokenizer, INPUT, 512, system=DESCRIPTION)

@@ -9,6 +9,7 @@ tiers: family "everyday", generative, exact match, n_train=0 so both wordings ar
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from training.tasks import Example, Task
@@ -50,4 +51,30 @@ def load_everyday(path: Path = TASKS_PATH) -> list[Task]:
             for r in read_everyday(path)]
 
 
-__all__ = ["FAMILY", "TASKS_PATH", "load_everyday", "read_everyday"]
+WORDING_MARK = "#"  # "everyday:plural#2": the task under its second wording alone
+
+
+def by_wording(tasks: list[Task]) -> list[Task]:
+    """Each task once per wording ("<name>#1", "<name>#2"), every one with all of the task's inputs, so both
+    wordings are scored on the same inputs (the gap between them is the wording's effect, not the inputs')."""
+    return [replace(t, name=f"{t.name}{WORDING_MARK}{i}", descriptions=(wording,))
+            for t in tasks for i, wording in enumerate(t.descriptions, 1)]
+
+
+def wording_gaps(scores: dict[str, float]) -> dict:
+    """From {"<name>#k": score} (the by_wording tasks of one method): per wording the mean score, and the mean over
+    tasks of the absolute difference between a task's two wordings (issue #21's robustness figure)."""
+    per_task: dict[str, dict[int, float]] = {}
+    for name, score in scores.items():
+        base, _, k = name.rpartition(WORDING_MARK)
+        per_task.setdefault(base, {})[int(k)] = score
+    pairs = [(w[1], w[2]) for w in per_task.values() if 1 in w and 2 in w]
+    if not pairs:
+        return {"tasks": 0}
+    return {"tasks": len(pairs), "wording_1": sum(a for a, _ in pairs) / len(pairs),
+            "wording_2": sum(b for _, b in pairs) / len(pairs),
+            "mean_gap": sum(abs(a - b) for a, b in pairs) / len(pairs),
+            "max_gap": max(abs(a - b) for a, b in pairs)}
+
+
+__all__ = ["FAMILY", "TASKS_PATH", "WORDING_MARK", "by_wording", "load_everyday", "read_everyday", "wording_gaps"]
