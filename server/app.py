@@ -97,7 +97,7 @@ def assemble_runtime(settings: Settings, metrics: Metrics, checkpoint: Any, chec
                     settings.request_timeout_s)
     admission = Admission(settings.max_concurrent_generations, settings.max_waiting, settings.queue_timeout_s)
     completions = CompletionService(service, engine, tokenizer, model_name, limits, admission, metrics,
-                                    settings.description_in_prompt)
+                                    settings.description_in_prompt, settings.description_placement)
     queue = RefineQueue(settings.redis_url, settings.refine_queue, settings.refine_job_timeout_s) \
         if settings.redis_url else None
     refine = RefineService(service, queue, settings.cache_ttl_s, settings.cache_max_blob_bytes, tokenizer,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator
 
 from hypernet import DescriptionError
-from ground.prompt import chat_ids as _chat_ids, raw_ids as _text_ids, with_description
+from ground.prompt import Placement, chat_ids as _chat_ids, raw_ids as _text_ids, with_description
 
 from .engines.base import Delta, Engine, EngineError, SamplingSpec
 from .failures import BadRequest, Busy, NotFound, TimedOut, Unavailable
@@ -118,10 +118,12 @@ class _Prepared:
 
 class CompletionService:
     def __init__(self, adapters: AdapterService, engine: Engine, tokenizer: Any, model_name: str, limits: Limits,
-                 admission: Admission, metrics: Any = None, description_in_prompt: bool = False) -> None:
+                 admission: Admission, metrics: Any = None, description_in_prompt: bool = False,
+                 description_placement: Placement = "user") -> None:
         self.adapters, self.engine, self.tokenizer, self.model_name = adapters, engine, tokenizer, model_name
         self.limits, self.admission, self.metrics = limits, admission, metrics
         self.description_in_prompt = description_in_prompt  # the default of the request option
+        self.description_placement = description_placement  # where it goes: the user turn or the system message
 
     # ---- the request path ---------------------------------------------------------------------------------
     async def complete(self, job: Job) -> Completion:
@@ -160,7 +162,8 @@ class CompletionService:
 
     def _ids(self, prompt: Prompt, description: Description | None, in_prompt: bool | None) -> list[int]:
         """The token ids a request is served with (the description in the prompt when asked for)."""
-        return prompt_ids(self.tokenizer, prompt, self._prompt_description(prompt, description, in_prompt))
+        return prompt_ids(self.tokenizer, prompt, self._prompt_description(prompt, description, in_prompt),
+                          self.description_placement)
 
     def _describe(self, task: str | None) -> Description | None:
         if task is None:

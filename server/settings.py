@@ -53,6 +53,10 @@ class Settings(BaseSettings):
                                         "shipped checkpoint it does not help overall (t2l_sft_desc vs t2l_sft in its "
                                         "eval.json: 14.0 vs 15.1 on held-out tasks, 23.6 vs 25.0 and 10.9 vs 10.5 "
                                         "on the other tiers).")
+    description_placement: Literal["user", "system"] = Field("user", description="Where a description that goes "
+                                                            "into the prompt goes: `user`, above the input in the "
+                                                            "(last) user message; `system`, as the system message "
+                                                            "(above the chat's own system message if it has one).")
     log_level: str = Field("info", description="uvicorn / service log level.")
     auth: Literal["on", "off"] = Field("on", description="Bearer API keys required; `off` only on a trusted "
                                                           "localhost (make serve sets it).")

@@ -102,7 +102,7 @@ def rules(settings: Settings) -> dict[str, list[dict]]:
     """The 400s that hang on more than one field, as schema rules. description_in_prompt
     (CompletionService._prompt_description, prompts.prompt_ids): true needs a `task`; completions cannot put it into
     token ids; a chat that gets the description (true, or null when T2L_DESCRIPTION_IN_PROMPT is on) needs a user
-    message to put it in. A chat's max_tokens is checked only when max_completion_tokens (which wins) is absent."""
+    message to put it in, unless T2L_DESCRIPTION_PLACEMENT=system puts it in the system message. A chat's max_tokens is checked only when max_completion_tokens (which wins) is absent."""
     explicit = {"required": ["description_in_prompt"], "properties": {"description_in_prompt": {"const": True}}}
     switched_off = {"required": ["description_in_prompt"], "properties": {"description_in_prompt": {"const": False}}}
     effective = {"not": switched_off} if settings.description_in_prompt else explicit
@@ -112,9 +112,10 @@ def rules(settings: Settings) -> dict[str, list[dict]]:
     text_prompt = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
     completion_tokens = {"required": ["max_completion_tokens"],
                          "properties": {"max_completion_tokens": {"type": "integer"}}}
+    needs_user = [] if settings.description_placement == "system" else [
+        {"if": {"allOf": [with_task, effective]}, "then": {"properties": {"messages": {"contains": user}}}}]
     return {"ChatCompletionRequest": [
-                needs_task,
-                {"if": {"allOf": [with_task, effective]}, "then": {"properties": {"messages": {"contains": user}}}},
+                needs_task, *needs_user,
                 {"if": completion_tokens, "else": {"properties": {"max_tokens": {"maximum": max_tokens(settings)}}}}],
             "CompletionRequest": [needs_task, {"if": explicit, "then": {"properties": {"prompt": text_prompt}}}]}
 

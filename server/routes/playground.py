@@ -35,6 +35,7 @@ async def config(request: Request) -> JSONResponse:
                          "checkpoint": rt.checkpoint_name if rt else None,
                          "description_index": bool(rt and rt.adapters.checkpoint.description_index is not None),
                          "description_in_prompt": settings.description_in_prompt,
+                         "description_placement": settings.description_placement,
                          "refine": bool(rt and rt.refine.queue is not None),
                          "max_tokens_limit": settings.max_tokens_limit})
 

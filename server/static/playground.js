@@ -14,7 +14,8 @@ const EXAMPLES = [
 ];
 
 const $ = (id) => document.getElementById(id);
-let config = {auth: false, model: null, description_in_prompt: false, max_tokens_limit: 1024};
+let config = {auth: false, model: null, description_in_prompt: false, description_placement: "user",
+  max_tokens_limit: 1024};
 
 function headers() {
   const h = {"Content-Type": "application/json"};
@@ -134,11 +135,11 @@ async function runAdapted(body) {
   });
 }
 
-async function runBase(body, userText) {
+async function runBase(body, messages) {
   const out = $("base-answer");
   const started = performance.now();
   await stream("/v1/chat/completions", {
-    model: config.model, messages: [{role: "user", content: userText}], max_tokens: body.max_tokens,
+    model: config.model, messages, max_tokens: body.max_tokens,
     temperature: body.temperature, stream: true, description_in_prompt: false,
   }, (event) => {
     const choice = event.choices && event.choices[0];
@@ -167,7 +168,11 @@ async function submit(event) {
     task, prompt, max_tokens: Number($("max-tokens").value) || 32,
     temperature: Number($("temperature").value) || 0, description_in_prompt: $("in-prompt").checked,
   };
-  const userText = body.description_in_prompt ? normalise(task) + "\n\n" + prompt : prompt;
+  // the base model gets the prompt the adapted request is served with, description included where the server puts it
+  const messages = !body.description_in_prompt ? [{role: "user", content: prompt}]
+    : config.description_placement === "system"
+      ? [{role: "system", content: normalise(task)}, {role: "user", content: prompt}]
+      : [{role: "user", content: normalise(task) + "\n\n" + prompt}];
   $("run").disabled = true;
   $("results").hidden = false;
   for (const id of ["adapted-answer", "base-answer", "adapted-meta", "base-meta"]) $(id).textContent = "";
@@ -175,7 +180,7 @@ async function submit(event) {
   try {
     showAdapter(await postJSON("/v1/adapters", {task}));
     setStatus("Generating both answers…");
-    await Promise.all([runAdapted(body), runBase(body, userText)]);
+    await Promise.all([runAdapted(body), runBase(body, messages)]);
     setStatus("Done.");
   } catch (error) {
     setStatus(error.message, true);

@@ -103,6 +103,41 @@ def test_without_a_task_the_default_is_ignored_and_explicit_true_is_refused(svc_
     assert err.value.param == "messages"
 
 
+def test_the_system_placement_puts_the_description_in_the_system_message(svc_on):
+    """T2L_DESCRIPTION_PLACEMENT=system: a chat gets the description as its system message (above its own system
+    message if it has one; no user message needed); raw text has no turns and keeps the user form."""
+    rt = svc_on
+    system = CompletionService(rt.adapters, rt.engine, rt.tokenizer, rt.model_name, rt.limits, rt.admission,
+                               description_in_prompt=True, description_placement="system")
+    chat = [{"role": "user", "content": "cold"}]
+    assert system.chat_prompt_ids(chat, RAW_TASK, None) == svc_on.chat_ids(
+        [{"role": "system", "content": TASK}, *chat])
+    own = [{"role": "system", "content": "Be brief."}, *chat]
+    assert system.chat_prompt_ids(own, RAW_TASK, None) == svc_on.chat_ids(
+        [{"role": "system", "content": f"{TASK}\n\nBe brief."}, *chat])
+    only_system = [{"role": "system", "content": "hi"}]
+    assert system.chat_prompt_ids(only_system, TASK, True) == svc_on.chat_ids(
+        [{"role": "system", "content": f"{TASK}\n\nhi"}])
+    assert system.chat_prompt_ids(chat, RAW_TASK, False) == svc_on.chat_ids(chat)
+    assert system.completion_prompt_ids("Once", RAW_TASK, None) == svc_on.text_ids(f"{TASK}\n\nOnce")
+    text = text_of(svc_on, system.generate_ids(RAW_TASK, "hot", True, None))
+    assert TASK in text and f"{TASK}\n\nhot" not in text and text.index(TASK) < text.index("hot")
+
+
+def test_settings_placement_defaults_to_the_user_turn_and_refuses_others(monkeypatch):
+    from pydantic import ValidationError
+
+    from server.settings import Settings
+
+    monkeypatch.delenv("T2L_DESCRIPTION_PLACEMENT", raising=False)
+    assert Settings(_env_file=None).description_placement == "user"
+    monkeypatch.setenv("T2L_DESCRIPTION_PLACEMENT", "system")
+    assert Settings(_env_file=None).description_placement == "system"
+    monkeypatch.setenv("T2L_DESCRIPTION_PLACEMENT", "assistant")
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)
+
+
 # ---- over HTTP ----------------------------------------------------------------------------------------------------
 def test_generate_default_on_field_overrides_and_adapter_is_the_same(live_on, svc_on):
     default = post(live_on, "/v1/generate", task=RAW_TASK, prompt="hot", max_tokens=4).json()
