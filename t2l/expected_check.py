@@ -13,9 +13,11 @@ Spearman (ties averaged; bootstrap 95% interval), Pearson, mean absolute error, 
 the constant predictor (the mean of accuracy.json) a useful hint must beat. The trained tier is reported too, as
 in-sample: each task's own score is among its neighbours' there, so it is an upper reference, not a test.
 t2l.expected_variants then fits better-calibrated variants of the figure on one untrained tier and scores them on
-the other (both directions), and on the trained tier leave-one-out.
+the other (both directions), and on the trained tier leave-one-out. With `--everyday EVAL_JSON` (a `t2l eval
+--tasks everyday` of the same checkpoint) it scores the figure on the everyday set too: per task and wording, the
+wording's expected accuracy against the measured exact match on all of the task's inputs (issue #21 item 6).
 
-    python -m t2l.expected_check checkpoints/t2l-smollm2-135m-sft-L [--eval-json F] [--out DIR]
+    python -m t2l.expected_check checkpoints/t2l-smollm2-135m-sft-L [--eval-json F] [--everyday F] [--out DIR]
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from t2l.expected_stats import calibration, mean_absolute_error, pearson, spearm
 from t2l.expected_variants import LOO, Case, Description, markdown as variants_markdown, plot_calibration
 from training.data import eval_split
 from training.eval_tiers import load_tiers
+from training.everyday import by_wording, load_everyday
 
 OUT_OF_SAMPLE = ("new_combinations", "heldout_tasks")
 IN_SAMPLE = "seen_ops_new_descriptions"
@@ -137,6 +140,33 @@ def check_expected(checkpoint_folder: str | Path, eval_json: str | Path | None =
     return result
 
 
+def check_everyday(result: dict[str, Any], checkpoint, everyday_json: str | Path, progress: bool = True) -> None:
+    """Add the everyday set to `result` (group and tasks "everyday"): each task#wording's expected accuracy (its one
+    description) against its measured `t2l_sft` exact match. The evaluation must be of this very checkpoint."""
+    source = Path(everyday_json)
+    evaluation = json.loads(source.read_text())
+    if evaluation.get("task_set") != "everyday" or METHOD not in evaluation.get("summary", {}):
+        raise ValueError(f"{source}: not a `t2l eval --tasks everyday` result with {METHOD}")
+    scored = (evaluation.get("inputs") or {}).get("sft")
+    if not scored or load_checkpoint(scored).digest != checkpoint.digest:
+        raise ValueError(f"{source}: scored checkpoint {scored!r}, not this one (digest {checkpoint.digest[:12]})")
+    tasks = {t.name: t for t in by_wording(load_everyday())}
+    rows = evaluation["tasks"]
+    unknown = sorted(set(rows) - set(tasks))
+    if unknown:
+        raise ValueError(f"{source}: tasks the everyday set no longer has: {unknown[:3]}")
+    text = {name: tasks[name].descriptions[0] for name in rows}
+    coverage, _ = score_descriptions(checkpoint, list(text.values()), progress)
+    got = result["tasks"].setdefault("everyday", {})
+    for name in rows:
+        got[name] = {"family": rows[name]["family"], "measured": rows[name]["scores"][METHOD],
+                     "expected": round(coverage[text[name]]["expected"], 2),
+                     "descriptions": [{"text": text[name], "uses": rows[name]["n"], **coverage[text[name]]}]}
+    result["everyday_eval"] = str(source)
+    result["groups"]["everyday"] = {"in_sample": False, **compare(
+        [got[n]["expected"] for n in rows], [got[n]["measured"] for n in rows], result["accuracy_json"]["mean"])}
+
+
 # ---- reports --------------------------------------------------------------------------------------------------
 def markdown(result: dict[str, Any]) -> str:
     lines = [f"# Expected accuracy vs measured exact match: `{result['checkpoint']}`", "",
@@ -202,11 +232,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m t2l.expected_check", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="checkpoint folder (with descriptions.safetensors and accuracy.json)")
     parser.add_argument("--eval-json", help="a `t2l eval --tasks tiers` eval.json (default: the checkpoint's)")
+    parser.add_argument("--everyday", help="a `t2l eval --tasks everyday` eval.json of the same checkpoint: adds the "
+                                           "everyday set as a group")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--details", action="store_true", help="keep every description with its neighbours in the "
                                                                "JSON (~0.9 MB; default: per task only)")
     args = parser.parse_args(argv)
     result, out = check_expected(args.checkpoint, args.eval_json), Path(args.out)
+    if args.everyday:
+        check_everyday(result, load_checkpoint(args.checkpoint), args.everyday)
     out.mkdir(parents=True, exist_ok=True)
     kept = result if args.details else {**result, "tasks": {tier: {name: {k: v for k, v in row.items()
                                                                           if k != "descriptions"}

@@ -184,3 +184,34 @@ def test_the_trained_tier_is_scored_leave_one_out_and_in_sample(synthetic):
     assert loo == pytest.approx((20 + 0) / 2, abs=0.01)  # without suite:a: b and c, both at similarity 0
     assert result["variants"]["directions"]["fit on heldout_tasks"]["test"] == "new_combinations"
     assert "## Variants of the figure" in ec.markdown(result)
+
+
+def test_the_everyday_set_is_a_group_of_its_own_and_must_be_of_this_checkpoint(synthetic, tmp_path, monkeypatch):
+    """--everyday: each task#wording's one description against its measured score; an evaluation of another
+    checkpoint, or of another task set, is refused."""
+    folder, _, embedded = synthetic
+    everyday = [_task("everyday:p", ("da", "dc"), 4), _task("everyday:q", ("db", "da"), 4)]
+    monkeypatch.setattr(ec, "load_everyday", lambda: everyday)
+    checkpoint = ec.load_checkpoint(folder)
+    scores = {"everyday:p#1": 75.0, "everyday:p#2": 0.0, "everyday:q#1": 25.0, "everyday:q#2": 50.0}
+    evaluation = {"task_set": "everyday", "summary": {"t2l_sft": 37.5}, "inputs": {"sft": str(folder)},
+                  "tasks": {n: {"family": "everyday", "n": 4, "scores": {"t2l_sft": m}} for n, m in scores.items()}}
+    source = tmp_path / "everyday.json"
+    source.write_text(json.dumps(evaluation))
+    result = ec.check_expected(folder, progress=False)
+    ec.check_everyday(result, checkpoint, source, progress=False)
+    got = result["tasks"]["everyday"]
+    assert {n: (r["expected"], r["measured"]) for n, r in got.items()} == {
+        "everyday:p#1": (80.0, 75.0), "everyday:p#2": (0.0, 0.0), "everyday:q#1": (20.0, 25.0),
+        "everyday:q#2": (80.0, 50.0)}  # da -> suite:a 80, db -> suite:b 20, dc -> suite:c 0
+    group = result["groups"]["everyday"]
+    assert group["n"] == 4 and not group["in_sample"] and group["mae"] == pytest.approx((5 + 0 + 5 + 30) / 4)
+    assert "## everyday" in ec.markdown(result)
+    other = dict(evaluation, task_set="tiers")
+    source.write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="everyday"):
+        ec.check_everyday(result, checkpoint, source, progress=False)
+    monkeypatch.setattr(ec, "load_checkpoint", lambda f: SimpleNamespace(digest="e" * 64))
+    source.write_text(json.dumps(evaluation))
+    with pytest.raises(ValueError, match="not this one"):
+        ec.check_everyday(result, checkpoint, source, progress=False)
