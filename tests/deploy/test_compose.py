@@ -210,6 +210,8 @@ def test_compose_scale_override():
     for name in ("t2l-cpu", "vllm-resolver", "worker-cpu"):
         assert services[name]["depends_on"]["assets"]["condition"] == "service_completed_successfully", name
     resolver = services["vllm-resolver"]
+    for env in (app["environment"], resolver["environment"]):  # vLLM's default pins every engine to one core
+        assert env["VLLM_CPU_OMP_THREADS_BIND"] == "nobind" and int(env["OMP_NUM_THREADS"]) >= 1
     assert resolver["environment"]["VLLM_PLUGINS"] == "t2l_resolver"
     assert resolver["environment"]["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "1"
     assert resolver["command"][:3] == ["python", "-m", "vllm.entrypoints.openai.api_server"]
