@@ -228,16 +228,41 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def everyday_only(folder: Path, everyday_json: str, out: Path) -> int:
+    """The everyday group alone (no tier is read): expected_check_everyday.{json,md} under `out`."""
+    checkpoint, measured = load_checkpoint(folder), read_accuracy(folder)
+    if checkpoint.description_index is None or not measured:
+        raise ValueError(f"{folder} has no description index with accuracy.json: nothing to check")
+    result: dict[str, Any] = {"checkpoint": str(folder), "digest": checkpoint.digest, "eval": str(everyday_json),
+                              "method": METHOD, "examples_per_task": "all (12)", "accuracy_json": {
+                                  "tasks": len(measured), "mean": round(sum(measured.values()) / len(measured), 2)},
+                              "groups": {}, "tasks": {}}
+    check_everyday(result, checkpoint, everyday_json)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "expected_check_everyday.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / "expected_check_everyday.md").write_text(markdown(result))
+    print(markdown(result) + f"\nwrote {out / 'expected_check_everyday.json'}, {out / 'expected_check_everyday.md'}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m t2l.expected_check", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="checkpoint folder (with descriptions.safetensors and accuracy.json)")
     parser.add_argument("--eval-json", help="a `t2l eval --tasks tiers` eval.json (default: the checkpoint's)")
     parser.add_argument("--everyday", help="a `t2l eval --tasks everyday` eval.json of the same checkpoint: adds the "
                                            "everyday set as a group")
+    parser.add_argument("--everyday-only", action="store_true",
+                        help="only the everyday group (no tiers: e.g. a machine whose suite builds other tiers than "
+                             "the checkpoint's eval.json scored, without the BIG-bench cache); writes "
+                             "expected_check_everyday.{json,md}")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--details", action="store_true", help="keep every description with its neighbours in the "
                                                                "JSON (~0.9 MB; default: per task only)")
     args = parser.parse_args(argv)
+    if args.everyday_only:
+        if not args.everyday:
+            parser.error("--everyday-only needs --everyday EVAL_JSON")
+        return everyday_only(Path(args.checkpoint), args.everyday, Path(args.out))
     result, out = check_expected(args.checkpoint, args.eval_json), Path(args.out)
     if args.everyday:
         check_everyday(result, load_checkpoint(args.checkpoint), args.everyday)

@@ -207,6 +207,11 @@ def test_the_everyday_set_is_a_group_of_its_own_and_must_be_of_this_checkpoint(s
     group = result["groups"]["everyday"]
     assert group["n"] == 4 and not group["in_sample"] and group["mae"] == pytest.approx((5 + 0 + 5 + 30) / 4)
     assert "## everyday" in ec.markdown(result)
+    out = tmp_path / "only"  # the everyday group alone, no tier read (a machine that builds other tiers)
+    monkeypatch.setattr(ec, "load_tiers", lambda: pytest.fail("--everyday-only reads no tier"))
+    assert ec.main([str(folder), "--everyday", str(source), "--everyday-only", "--out", str(out)]) == 0
+    alone = json.loads((out / "expected_check_everyday.json").read_text())
+    assert list(alone["groups"]) == ["everyday"] and alone["groups"]["everyday"]["mae"] == group["mae"]
     other = dict(evaluation, task_set="tiers")
     source.write_text(json.dumps(other))
     with pytest.raises(ValueError, match="everyday"):

@@ -26,6 +26,8 @@ from training.everyday import WORDING_MARK, by_wording, load_everyday, wording_g
 from training.tasks import load_named_tasks, load_tasks
 
 TASK_SETS = ("heldout", "library", "bbh", "tiers", "everyday")  # what `inputs.tasks` may name
+TITLES = {"heldout": "Held-out BIG-bench tasks", "library": "The recon library's training tasks",
+          "bbh": "BIG-Bench Hard", "everyday": "The everyday set: each input under both wordings of its task"}
 
 
 @dataclass
@@ -201,7 +203,7 @@ def run_eval(inputs: EvalInputs, config: EvalConfig, out_dir: Path, model=None, 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "eval.json").write_text(json.dumps(results, indent=1))
     (out_dir / "eval.md").write_text(report)
-    plot_summary(results, out_dir / "eval.png")
+    plot_summary(results, out_dir / "eval.png", TITLES.get(inputs.tasks, TITLES["heldout"]))
     sft = next((m for m in methods if m.name == "t2l_sft"), None)
     if sft is not None:  # the generated adapters of every task x evaluation description, by family
         pairs = [(t, d) for t in tasks for d in (t.eval_descriptions or t.descriptions)]

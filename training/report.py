@@ -16,6 +16,8 @@ LABELS = {"base": "base", "base_desc": "base + description", "multitask_lora": "
           "t2l_recon": "T2L (recon)", "t2l_sft": "T2L (SFT)", "t2l_sft_random_desc": "T2L (SFT), random description",
           "t2l_sft_other_desc": "T2L (SFT), other task's description",
           "t2l_sft_desc": "T2L (SFT) + description in prompt",
+          "t2l_sft_desc_system": "T2L (SFT) + description as system message",
+          "base_desc_system": "base + description as system message",
           "oracle": "oracle LoRA (per task)"}
 
 

@@ -120,7 +120,7 @@ def make_settings(tmp: Path, checkpoint: Path, **overrides):
 
     base = dict(checkpoint=checkpoint, engine="hf", home=tmp / "home", adapters_dir=tmp / "adapters",
                 redis_url=REDIS_URL, max_model_len=256, max_tokens_limit=64, batch_window_ms=20.0, auth="off",
-                description_in_prompt=False)  # the served default (off); these tests check the adapter path alone
+                description_in_prompt=False)  # (the served default is on) these tests check the adapter path alone
     return Settings(**{**base, **overrides})
 
 

@@ -268,11 +268,12 @@ EDGES = [  # (path, body): the schema must admit exactly those the service takes
 ]
 
 
-@pytest.mark.parametrize("default_in_prompt", [False, True])
-def test_the_schema_admits_exactly_what_the_service_takes(fast_parts, tmp_path, default_in_prompt):
+@pytest.mark.parametrize("default_in_prompt, placement", [(False, "user"), (True, "user"), (True, "system")])
+def test_the_schema_admits_exactly_what_the_service_takes(fast_parts, tmp_path, default_in_prompt, placement):
     import jsonschema_rs
 
-    app = fast_app(fast_parts, tmp_path, max_n=3, max_description_chars=300, description_in_prompt=default_in_prompt)
+    app = fast_app(fast_parts, tmp_path, max_n=3, max_description_chars=300, description_in_prompt=default_in_prompt,
+                   description_placement=placement)
     with ready_client(app) as client:
         doc = client.get("/openapi.json").json()
         assert len(fast_parts.tokenizer) == 259  # the token-id edges above
