@@ -221,7 +221,8 @@ bench: setup-cpu
 bench-steps: setup
 	$(BIN)/t2l bench steps
 
-# Refine (issue #22): a T2L start vs a standard LoRA start at equal steps (bench/results/refine.{json,md}, ~17 min),
+# Refine (issue #22): a T2L start vs a standard LoRA start, 4-32 examples, curves over steps and seconds, medians over
+# seeds (bench/results/refine.{json,md,png}; ~100 min on 2 cores, e.g. ARGS='--set "examples=[16]"' for less),
 # and serving latency with a refine job running (bench/results/refine_latency.{json,md}, ~2 min; needs Redis;
 # refine_latency_nice0.* is the same with ARGS='--set refine_nice=0 --set out=bench/results/refine_latency_nice0.json').
 # Either takes ARGS='--set KEY=VALUE ...' for its config's fields.

@@ -131,9 +131,10 @@ def write_results(result: dict, out: str | Path, markdown_of: Callable[[dict], s
 
 
 def bench_main(argv: Sequence[str] | None, prog: str, doc: str, config_cls: type, run: Callable[[Any], dict],
-               markdown_of: Callable[[dict], str]) -> int:
+               markdown_of: Callable[[dict], str], plot_of: Callable[[dict, Path], Any] | None = None) -> int:
     """A benchmark's command line in the project's one config style (--config YAML, --set KEY=VALUE of
-    `config_cls`): run it, write its results files (the config's `out`) and print the table."""
+    `config_cls`): run it, write its results files (the config's `out`, its .md and, with `plot_of`, its .png)
+    and print the table."""
     import argparse
 
     parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
@@ -141,5 +142,7 @@ def bench_main(argv: Sequence[str] | None, prog: str, doc: str, config_cls: type
     config = config_from_args(config_cls, parser.parse_args(argv), parser)
     result = run(config)
     write_results(result, config.out, markdown_of)
+    if plot_of is not None:
+        plot_of(result, Path(config.out).with_suffix(".png"))
     print(markdown_of(result))
     return 0

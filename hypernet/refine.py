@@ -13,7 +13,7 @@ import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -44,7 +44,7 @@ class Progress:
     step: int
     steps: int
     loss: float
-    seconds: float  # since the first step started
+    seconds: float  # training time so far (the callbacks and inspections left out)
 
     @property
     def eta_s(self) -> float:
@@ -75,9 +75,13 @@ def answer_loss(model: nn.Module, adapter_tensors: tuple[tuple[Tensor, ...], tup
 
 
 def refine_adapter(model: nn.Module, adapter: Adapter, rows: Sequence[Row], config: RefineConfig, pad: int,
-                   on_step: Callable[[Progress], None] | None = None) -> tuple[Adapter, list[float]]:
+                   on_step: Callable[[Progress], None] | None = None,
+                   inspect: Callable[[Progress, Adapter], None] | None = None,
+                   inspect_at: Collection[int] = ()) -> tuple[Adapter, list[float]]:
     """A copy of `adapter` fine-tuned on `rows` for config.steps steps, and the loss of every step. `on_step` is
-    called after each step (progress reports; raising from it stops the run). Metadata is kept as it is."""
+    called after each step (progress reports; raising from it stops the run). `inspect` gets the adapter as it
+    stands after each step in `inspect_at` (0: the start), e.g. to score a learning curve in one run; its time is
+    left out of `Progress.seconds`, which counts training only. Metadata is kept as it is."""
     if not rows:
         raise ValueError("refine needs at least one example")
     if any(all(t == IGNORE for t in labels) for _, labels in rows):
@@ -89,11 +93,20 @@ def refine_adapter(model: nn.Module, adapter: Adapter, rows: Sequence[Row], conf
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     for p in model.parameters():
         p.requires_grad_(False)
-    order, rng, losses, started = [], random.Random(config.seed), [], time.perf_counter()
+    dtype = adapter.a[0].dtype
+
+    def current() -> Adapter:  # a copy: on a CPU in fp32, .to() alone would hand out the live parameters
+        return replace(adapter, a=tuple(t.detach().to("cpu", dtype, copy=True) for t in a),
+                       b=tuple(t.detach().to("cpu", dtype, copy=True) for t in b), metadata=dict(adapter.metadata))
+
+    order, rng, losses, trained_s = [], random.Random(config.seed), [], 0.0
     was_training = model.training
     model.eval()  # no dropout in the frozen base: the steps see the model that will serve the adapter
     try:
+        if inspect is not None and 0 in inspect_at:
+            inspect(Progress(0, config.steps, math.nan, 0.0), current())
         for step in range(1, config.steps + 1):
+            tic = time.perf_counter()
             if len(order) < min(config.batch_size, len(rows)):
                 fresh = list(range(len(rows)))
                 rng.shuffle(fresh)
@@ -108,14 +121,15 @@ def refine_adapter(model: nn.Module, adapter: Adapter, rows: Sequence[Row], conf
             torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
             losses.append(float(loss.detach()))
+            trained_s += time.perf_counter() - tic
+            progress = Progress(step, config.steps, losses[-1], trained_s)
             if on_step is not None:
-                on_step(Progress(step, config.steps, losses[-1], time.perf_counter() - started))
+                on_step(progress)
+            if inspect is not None and step in inspect_at:
+                inspect(progress, current())
     finally:
         model.train(was_training)
-    dtype = adapter.a[0].dtype
-    refined = replace(adapter, a=tuple(t.detach().to("cpu", dtype) for t in a),
-                      b=tuple(t.detach().to("cpu", dtype) for t in b), metadata=dict(adapter.metadata))
-    return refined, losses
+    return current(), losses
 
 
 @torch.inference_mode()

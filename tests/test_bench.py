@@ -173,29 +173,73 @@ def test_cache_bench_measures_the_served_service(monkeypatch, tmp_path):
     assert out["service"]["differs_from_served"] == {} and out["service_memory_hit"]["n"] == 2
 
 
-def test_bench_main_takes_the_config_style_and_writes_both_results_files(tmp_path, capsys):
-    """python -m bench.<name>: --set fields of its config (tuples from YAML lists), then the .json and .md."""
+def _refine_runs(config, tasks):
+    """Synthetic bench.refine runs: T2L starts at 20 and gains 10 a scored step, the standard start at 0 and 5."""
+    runs = []
+    for task in tasks:
+        for count in config.examples:
+            for seed in config.seeds:
+                for arm, (start, gain) in (("t2l", (20, 10)), ("lora", (0, 5))):
+                    runs.append({"task": task, "arm": arm, "examples": count, "seed": seed, "curve": [
+                        {"step": s, "seconds": 2.0 * s + seed, "exact": start + gain * i + seed}
+                        for i, s in enumerate(config.steps)]})
+    return runs
+
+
+def test_bench_main_takes_the_config_style_and_writes_every_results_file(tmp_path, capsys):
+    """python -m bench.<name>: --set fields of its config (tuples from YAML lists), then the .json, .md and .png."""
     import json
 
     import pytest
 
-    from bench.refine import RefineBenchConfig, markdown
+    from bench.refine import RefineBenchConfig, markdown, plot, summarise
     from bench.report import bench_main
 
     seen = []
 
     def run(config):
         seen.append(config)
-        return {"config": {"examples": 8, "eval_examples": 10, "lr": 1e-3, "seed": 0, "checkpoint": "c",
-                           "steps": list(config.steps)}, "tasks": ["t"], "seconds": 1.0,
-                "mean_exact": {"t2l@0": 0.0, "lora@0": 0.0, "t2l@5": 10.0, "lora@5": 0.0},
-                "t2l_better_tasks": {0: 0, 5: 1}, "lora_better_tasks": {0: 0, 5: 0}}
+        return summarise(config, ["t"], {"t": 40.0}, _refine_runs(config, ["t"]), 1.0)
 
     out = tmp_path / "refine.json"
-    assert bench_main(["--set", "steps=[0, 5]", "--set", f"out={out}"], "p", "doc", RefineBenchConfig, run,
-                      markdown) == 0
-    assert seen[0].steps == (0, 5) and seen[0].tasks == RefineBenchConfig().tasks
-    assert json.loads(out.read_text())["mean_exact"]["t2l@5"] == 10.0
-    assert "| 5 | 10.0 | 0.0 | 1 | 0 |" in out.with_suffix(".md").read_text() and "| 5 |" in capsys.readouterr().out
+    assert bench_main(["--set", "steps=[0, 5]", "--set", "examples=[4, 16]", "--set", f"out={out}"], "p", "doc",
+                      RefineBenchConfig, run, markdown, plot) == 0
+    assert seen[0].steps == (0, 5) and seen[0].examples == (4, 16) and seen[0].tasks == RefineBenchConfig().tasks
+    assert json.loads(out.read_text())["table"]["t2l/16/5"]["exact"] == 30.5  # median over seeds 0, 1 of 30, 31
+    assert "| 16 | T2L | 20.5 (0 s) | 30.5 (10 s) |" in out.with_suffix(".md").read_text()
+    assert out.with_suffix(".png").stat().st_size > 10_000 and "| 4 | standard LoRA |" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         bench_main(["--set", "nope=1"], "p", "doc", RefineBenchConfig, run, markdown)
+
+
+def test_refine_bench_summary_takes_medians_over_seeds_and_finds_the_step_that_matches():
+    """Per task the median over seeds, then the mean over tasks; the T2L start 'matches' at the first scored step
+    where it reaches the standard start's last score."""
+    from bench.refine import RefineBenchConfig, summarise
+
+    config = RefineBenchConfig(examples=(8,), seeds=(0, 1, 5), steps=(0, 10, 20, 40))
+    runs = _refine_runs(config, ["a", "b"])
+    for r in runs:  # task b's standard start ends higher: 50 + seed at step 40
+        if r["task"] == "b" and r["arm"] == "lora":
+            r["curve"][-1]["exact"] = 50 + r["examples"] * 0 + r["seed"]
+    got = summarise(config, ["a", "b"], {}, runs, 3.0)
+    assert got["table"]["lora/8/40"]["exact"] == (16 + 51) / 2  # medians of (15,16,20) and (50,51,55)
+    assert got["table"]["t2l/8/0"]["exact"] == 21.0 and got["table"]["t2l/8/20"]["seconds"] == 41.0
+    assert got["steps_to_match"] == {"8": 20}  # t2l at step 20: 41 >= 33.5; at step 10: 31 < 33.5
+    assert summarise(RefineBenchConfig(examples=(8,), seeds=(0,), steps=(0, 10)), ["a"], {}, [
+        {"task": "a", "arm": "t2l", "examples": 8, "seed": 0, "curve": [{"step": 0, "seconds": 0, "exact": 0},
+                                                                        {"step": 10, "seconds": 1, "exact": 5}]},
+        {"task": "a", "arm": "lora", "examples": 8, "seed": 0, "curve": [{"step": 0, "seconds": 0, "exact": 0},
+                                                                         {"step": 10, "seconds": 1, "exact": 9}]},
+    ], 1.0)["steps_to_match"] == {"8": None}
+
+
+def test_refine_bench_picks_held_out_operations_with_an_oracle_first():
+    from types import SimpleNamespace
+
+    from bench.refine import pick_tasks
+
+    tasks = [SimpleNamespace(name=n, kind=k) for n, k in (("suite:b", "generative"), ("suite:a", "generative"),
+                                                          ("suite:c", "multiple_choice"), ("bigbench:x", "generative"),
+                                                          ("suite:z", "generative"))]
+    assert [t.name for t in pick_tasks(tasks, {"suite:z": 60.0}, 3)] == ["suite:z", "suite:a", "suite:b"]

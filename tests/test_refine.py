@@ -42,6 +42,26 @@ def test_the_loss_is_transformers_own_on_the_answer_tokens(parts):
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_inspecting_mid_run_sees_what_a_shorter_run_returns_and_changes_nothing(parts):
+    """A learning curve from one run: the adapter `inspect` gets at step k is the one a k-step run returns, the start
+    at step 0, and a run that is inspected ends where an uninspected one does."""
+    model, adapter, rows = parts
+    config = RefineConfig(steps=6, lr=5e-2, batch_size=2)
+    seen = {}
+    final, _ = refine_adapter(model, adapter, rows, config, PAD, inspect=lambda p, a: seen.__setitem__(p.step, a),
+                              inspect_at={0, 3, 6})
+    assert sorted(seen) == [0, 3, 6]
+    short, _ = refine_adapter(model, adapter, rows, RefineConfig(steps=3, lr=5e-2, batch_size=2), PAD)
+    plain, _ = refine_adapter(model, adapter, rows, config, PAD)
+    for x, y in zip(seen[0].a + seen[0].b, adapter.a + adapter.b):
+        assert torch.equal(x, y)
+    for x, y in zip(seen[3].a + seen[3].b, short.a + short.b):  # the schedule has no horizon: step 3 is step 3
+        torch.testing.assert_close(x, y)
+    for x, y, z in zip(seen[6].a + seen[6].b, final.a + final.b, plain.a + plain.b):
+        assert torch.equal(x, y) and torch.equal(y, z)
+    assert not torch.equal(seen[3].b[0], seen[6].b[0])  # it did move between the two
+
+
 def test_a_diverging_run_stops_with_a_clear_error(parts):
     model, adapter, rows = parts
     with pytest.raises(FloatingPointError, match="lower lr"):
