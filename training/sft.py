@@ -38,13 +38,15 @@ from ground.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER
 from training.common import sample_losses, warmup_decay
 from training.config import ConfigFile, add_config_arguments, config_from_args
 from training.data import Batch, EmbeddingTable, batch_rows
+from training.export import export_state, latest_state, merge_metrics
 from training.plan import describe_in_prompt, other_descriptions
 from training.sft_eval import eval_due, periodic_eval
 from training.sft_setup import Run, finish_run, save_snapshot, start_run
 from training.state import save_state
 
 # Fields a resumed run may change without changing the past.
-RESUME_FREE = frozenset({"steps", "budget_s", "snapshot_every", "out_dir", "resume", "device", "eval_every",
+RESUME_FREE = frozenset({"steps", "budget_s", "snapshot_every", "export_every", "export_to", "export_metrics",
+                         "out_dir", "resume", "device", "eval_every",
                          "save_every", "log_every", "keep_states", "progress", "threads", "eval_examples_per_task", "eval_generate", "eval_max_new_tokens",
                          "eval_batch_size", "max_eval_tasks", "steering_tasks", "steering_per_task"})
 
@@ -93,6 +95,10 @@ class SFTConfig(ConfigFile):
     budget_s: float = 0.0  # > 0: after 10 steps, cut `steps` so the run (and its schedule) ends within this many
     #                       seconds of training (a GPU call has a fixed time; evaluation and saving come after)
     snapshot_every: int = 0  # also write out_dir/snapshots/step-N (a full checkpoint) every N steps (0 = never)
+    export_every: int = 0  # every N steps (at a state save) also export the weights to `export_to` (0 = never)
+    export_to: str = ""  # a folder in the repository (float16 weights, `t2l train export`): the run's progress
+    #                      survives the machine even if nobody exports by hand before the session ends
+    export_metrics: str = ""  # with export_to: keep this copy of metrics.jsonl up to the exported step
     progress: bool = True  # show a progress bar
     # ---- the description-necessary suite (issue #12; training/suite, training/grouped.py) ----
     data: str = "bigbench"  # "bigbench": family-balanced BIG-bench draws; "suite": grouped suite draws (+ BIG-bench)
@@ -246,12 +252,23 @@ def train_steps(run: Run, config: SFTConfig) -> dict:
             run.log({"step": step, **{k: v for k, v in last.items() if k.startswith("eval_")}})
         if run.rank == 0 and (step == config.steps or (config.save_every > 0 and step % config.save_every == 0)):
             save_state(run.out_dir, step, run.hyper, run.optimizer, run.scheduler, config)
+            if config.export_to and config.export_every > 0 and (step % config.export_every == 0 or
+                                                                  step == config.steps):
+                export_run(run.out_dir, config)
         if run.rank == 0 and config.snapshot_every > 0 and step % config.snapshot_every == 0:
             save_snapshot(run, config, last)
         if run.world > 1:
             torch.distributed.barrier()
     bar.close()
     return last
+
+
+def export_run(out_dir: Path, config: SFTConfig) -> None:
+    """The latest state's weights to config.export_to (and its metrics to export_metrics), as `t2l train export`."""
+    provenance = export_state(latest_state(Path(out_dir)), Path(config.export_to))
+    if config.export_metrics:
+        merge_metrics(Path(out_dir) / "metrics.jsonl", Path(config.export_metrics), config.init_step,
+                      provenance["steps"])
 
 
 def train_sft(config: SFTConfig, *, tasks: tuple[Sequence, Sequence] | None = None, encoder=None,

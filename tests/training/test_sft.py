@@ -233,6 +233,38 @@ def test_resume_continues_exactly(tiny_lm, toy_tasks, tmp_path):
     assert steps == sorted(steps) and steps.count(4) == 1  # the log was trimmed to step 3, not duplicated
 
 
+def test_a_run_exports_its_weights_and_metrics_as_it_goes(tiny_lm, toy_tasks, tmp_path, monkeypatch):
+    """export_every: at the state saves, the latest weights (float16) and the log go to the repository folders, so a
+    session that ends without `make train-long-save` keeps its steps; the export is the run's own final weights."""
+    from hypernet import load_checkpoint
+
+    folder, _, _ = tiny_lm
+    tasks = (toy_tasks[:2], toy_tasks[2:])
+    start = train_sft(_config(folder, tmp_path / "a", steps=3), tasks=tasks, encoder=HashingEncoder(16))
+    kept = tmp_path / "metrics.jsonl"
+    kept.write_text((tmp_path / "a" / "metrics.jsonl").read_text())
+    seen = []
+    import training.sft as sft
+
+    real = sft.export_run
+    monkeypatch.setattr(sft, "export_run", lambda out, config: (seen.append(latest_step(out)), real(out, config)))
+    final = train_sft(_config(folder, tmp_path / "b", steps=9, init_from=str(start), init_step=3, export_every=3,
+                              export_to=str(tmp_path / "warm"), export_metrics=str(kept)),
+                      tasks=tasks, encoder=HashingEncoder(16))
+    assert seen == [6, 9]  # steps 4..9 of the continued run: saves at 6 and 9 (save_every 3), each exported
+    warm, done = load_checkpoint(tmp_path / "warm"), load_checkpoint(final)
+    assert warm.provenance["steps"] == 9
+    for name, value in done.model.state_dict().items():
+        torch.testing.assert_close(warm.model.state_dict()[name], value.half().float(), rtol=0, atol=0)
+    rows = [json.loads(x) for x in kept.read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == list(range(1, 10))  # the first run's 1-3, this one's 4-9
+    assert [r["step"] for r in rows] == sorted(r["step"] for r in rows)  # (with each run's closing eval line)
+
+
+def latest_step(out) -> int:
+    return int(sorted((Path(out) / "state").glob("step-*.pt"))[-1].stem.split("-")[1])
+
+
 @pytest.mark.slow
 def test_ci_config_runs_through_the_real_models(tmp_path):
     """training/configs/tiny.yaml: real SmolLM2-135M-Instruct + all-MiniLM-L6-v2, 10 steps, under 2 minutes."""
