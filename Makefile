@@ -167,7 +167,7 @@ train-long: setup
 train-long-continue: setup
 	$(BIN)/t2l train sft --config training/configs/suite-long.yaml --out $(RUNS)/sft-long \
 		$$(test -d $(RUNS)/sft-long/state && echo --resume) --set threads=$(THREADS) $(SETS) --set init_from=$(LONG_WARM) \
-		--set init_step=$$($(BIN)/python -c "import json; print(json.load(open('$(LONG_WARM)/hypernet.json'))['provenance']['steps'])")
+		--set init_step=$$($(BIN)/python -c "from training.export import continue_step; print(continue_step('$(RUNS)/sft-long', '$(LONG_WARM)'))")
 
 # How well the expected accuracy (coverage.expected_accuracy) predicts tasks it was not computed from, from the shipped
 # checkpoint's eval.json: docs/expected-accuracy/expected_check.{json,md,png} (~1 min).

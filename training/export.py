@@ -50,6 +50,16 @@ def export_state(state_path: Path, folder: Path, dtype: str = "float16", like: s
     return provenance
 
 
+def continue_step(run_dir: Path, warm: Path) -> int:
+    """The init_step that goes with `warm` for `make train-long-continue`: a run with a state in `run_dir` resumes
+    with the init_step it started with (it fixes the schedule and the draws; the run exports `warm` as it goes, so
+    warm's own step is later); a fresh machine starts at the step `warm` holds."""
+    states = sorted((Path(run_dir) / "state").glob("step-*.pt"))
+    if states:
+        return int(torch.load(states[-1], map_location="cpu", weights_only=True)["config"].get("init_step", 0))
+    return int(load_checkpoint(warm).provenance["steps"])
+
+
 def merge_metrics(run_log: Path, kept: Path, first: int, last: int) -> None:
     """`kept` becomes its own lines up to step `first` (earlier sessions' part of a continued run) followed by the
     run's lines after it, up to `last` (a crashed run's lines past its last state go)."""

@@ -57,3 +57,13 @@ def test_export_names_what_is_missing(tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(SystemExit):
         main([str(tmp_path / "run"), "--to", str(tmp_path / "warm")])
+
+
+def test_continue_step_is_the_states_own_while_a_state_exists_else_the_warm_step(tmp_path):
+    """A resumed run keeps the init_step it started with (its schedule); a fresh machine starts at warm's step."""
+    from training.export import continue_step
+
+    _run_with_states(tmp_path, [20, 30])
+    assert main([str(tmp_path / "run"), "--to", str(tmp_path / "warm")]) == 0
+    assert continue_step(tmp_path / "run", tmp_path / "warm") == 10  # the states' init_step, not warm's 30
+    assert continue_step(tmp_path / "gone", tmp_path / "warm") == 30
