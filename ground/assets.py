@@ -24,6 +24,8 @@ DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 STAMP = ".t2l-asset.json"
 # Trained checkpoints installed with the package (package data; in a source checkout a link to ./checkpoints).
 SHIPPED_CHECKPOINTS = Path(__file__).parent / "checkpoints"
+# The server's default among them (variant L); the M and S variants ship beside it (docs/variants.md).
+DEFAULT_CHECKPOINT = "t2l-smollm2-135m-sft-L"
 
 
 class AssetError(RuntimeError):
@@ -57,11 +59,30 @@ def t2l_home() -> Path:
     return Path(os.environ.get("T2L_HOME") or Path.home() / ".cache" / "t2l").expanduser()
 
 
-def shipped_checkpoint(folder: Path = SHIPPED_CHECKPOINTS) -> Path | None:
-    """The first trained checkpoint (a folder with hypernet.json) under `folder`, by name; None when there is none.
-    Found through the installed package, so a normal (non-editable) install serves it too."""
-    found = sorted(p.parent for p in folder.glob("*/hypernet.json"))
-    return found[0] if found else None
+def shipped_checkpoints(folder: Path = SHIPPED_CHECKPOINTS) -> dict[str, Path]:
+    """Every trained checkpoint (a folder with hypernet.json) under `folder`, by folder name."""
+    return {p.parent.name: p.parent for p in sorted(folder.glob("*/hypernet.json"))}
+
+
+def shipped_checkpoint(folder: Path = SHIPPED_CHECKPOINTS, name: str = DEFAULT_CHECKPOINT) -> Path | None:
+    """The shipped checkpoint called `name` (default: the server's default, variant L); when that one is absent, the
+    first by name; None when there is none. Found through the installed package, so a normal (non-editable) install
+    serves it too."""
+    found = shipped_checkpoints(folder)
+    return found.get(name) or next(iter(found.values()), None)
+
+
+def checkpoint_folder(value: str | Path, folder: Path = SHIPPED_CHECKPOINTS) -> Path:
+    """What `T2L_CHECKPOINT` / `--checkpoint` name: an existing path as given, else the name of a shipped checkpoint
+    (e.g. t2l-smollm2-135m-sft-S); anything else is an error that lists the shipped names."""
+    path = Path(value).expanduser()
+    if path.exists():
+        return path
+    found = shipped_checkpoints(folder)
+    if str(value) in found:
+        return found[str(value)]
+    raise AssetError(f"checkpoint {str(value)!r} is neither a folder nor a shipped checkpoint; shipped: "
+                     f"{', '.join(found) or 'none'}")
 
 
 def _package_file(spec: PackagedModel) -> Path:

@@ -15,7 +15,8 @@ from typing import Any, Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from ground.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER, prepare_base_model, prepare_encoder, shipped_checkpoint
+from ground.assets import (DEFAULT_BASE_MODEL, DEFAULT_ENCODER, checkpoint_folder, prepare_base_model, prepare_encoder,
+                          shipped_checkpoint)
 from hypernet import HyperConfig, init_checkpoint, load_checkpoint, make_encoder
 
 from .auth import Authenticator
@@ -56,8 +57,8 @@ def resolve_checkpoint(settings: Settings) -> Path:
     """The configured checkpoint; else the one shipped with the package (ground/checkpoints); else an UNTRAINED one
     made once under settings.home (its adapters have delta W = 0, i.e. the base model's behaviour) so the service
     runs anyway."""
-    if settings.checkpoint is not None:
-        return settings.checkpoint
+    if settings.checkpoint is not None:  # a folder, or a shipped checkpoint's name (t2l-smollm2-135m-sft-S)
+        return checkpoint_folder(settings.checkpoint)
     shipped = shipped_checkpoint()
     if shipped is not None:
         return shipped

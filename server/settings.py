@@ -17,8 +17,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address uvicorn binds to.")
     port: int = Field(8000, description="Port uvicorn listens on.")
     home: Path = Field(Path.home() / ".cache" / "t2l", description="Assets, adapters and untrained checkpoints.")
-    checkpoint: Path | None = Field(None, description="Hypernetwork checkpoint folder; default: the shipped one, "
-                                                      "else an untrained one made under home.")
+    checkpoint: Path | None = Field(None, description="Hypernetwork checkpoint folder, or a shipped checkpoint's "
+                                                      "name (variants L, M, S: `t2l checkpoint list`); default: the "
+                                                      "shipped L, else an untrained one made under home.")
     base_model: str | None = Field(None, description="HF id or path of the base model; default: the checkpoint's.")
     encoder: str | None = Field(None, description="encoder id or path (pooling, full stop and normalisation stay "
                                                   "the checkpoint's); default: the checkpoint's.")

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ground.assets import prepare_encoder, shipped_checkpoint
+from ground.assets import checkpoint_folder, prepare_encoder, shipped_checkpoint
 from hypernet import Adapter, generate_adapters, load_checkpoint, make_encoder
 from server.refine import RefineSettings
 from server.refine_job import load_base, refine_examples
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = Adapter.from_peft(args.adapter)
         description = first.metadata.get("description")
     else:
-        checkpoint = load_checkpoint(args.checkpoint or shipped_checkpoint())
+        checkpoint = load_checkpoint(checkpoint_folder(args.checkpoint) if args.checkpoint else shipped_checkpoint())
         encoder = make_encoder(prepare_encoder(checkpoint.encoder), checkpoint.embedding)
         first, description = generate_adapters(checkpoint, encoder, [args.task])[0], args.task
     tokenizer, model = load_base(first.base_model, args.device)

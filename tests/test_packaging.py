@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ground.assets import SHIPPED_CHECKPOINTS, shipped_checkpoint
+from ground.assets import SHIPPED_CHECKPOINTS, shipped_checkpoint, shipped_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("ground", "hypernet", "server", "training", "t2l")
@@ -74,8 +74,9 @@ def test_wheel_carries_the_shipped_checkpoint(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     wheel = next(tmp_path.glob("*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    name = shipped_checkpoint().name
-    for needed in ("hypernet.json", "hypernet.safetensors", "descriptions.safetensors", "coverage.json"):
-        assert f"ground/checkpoints/{name}/{needed}" in names
+    assert shipped_checkpoint().name in shipped_checkpoints()
+    for name in shipped_checkpoints():  # the default L and the optional M and S
+        for needed in ("hypernet.json", "hypernet.safetensors", "descriptions.safetensors", "coverage.json"):
+            assert f"ground/checkpoints/{name}/{needed}" in names
     assert not any(n.endswith(".png") for n in names if n.startswith("ground/checkpoints/"))
     assert "training/splits/suite.json" in names and "server/static/playground.js" in names
