@@ -185,12 +185,12 @@ def plot(result: dict, path: Path) -> Path:
         left.plot(params, row["means"], "-o", label=f"{t} ({row['tasks']} tasks)")
     for x, r in zip(params, rows):
         left.annotate(r["variant"], (x, 0), textcoords="offset points", xytext=(0, 4))
-    left.set(xscale="log", xlabel="hypernet parameters (M, log)", ylabel="exact match (%), paired tasks",
+    left.set(xlabel="hypernet parameters (millions)", ylabel="exact match (%), paired tasks",
              title="accuracy vs parameters at equal samples")
     left.set_ylim(bottom=0)
     left.legend(fontsize=8)
     last = str(result["config"]["batches"][-1])
-    parts = ("embed", "trunk", "head")
+    parts = ("embed", "trunk", "head + split")
     bottoms = [0.0] * len(rows)
     for part in parts:
         values = [r["batches"][last]["embed"]["median_ms"] if part == "embed" else

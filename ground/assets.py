@@ -72,11 +72,23 @@ def shipped_checkpoint(folder: Path = SHIPPED_CHECKPOINTS, name: str = DEFAULT_C
     return found.get(name) or next(iter(found.values()), None)
 
 
+def shipped_checkpoint_rows(folder: Path = SHIPPED_CHECKPOINTS) -> list[dict]:
+    """`t2l checkpoint list`: per shipped checkpoint its name (what T2L_CHECKPOINT accepts), variant, size."""
+    rows = []
+    for name, path in shipped_checkpoints(folder).items():
+        meta = json.loads((path / "hypernet.json").read_text())
+        rows.append({"name": name, "default": name == DEFAULT_CHECKPOINT, "variant": meta["config"].get("variant"),
+                     "parameters": meta.get("parameters"), "path": str(path),
+                     "mb": round(sum(f.stat().st_size for f in path.glob("*.safetensors")) / 2**20, 1)})
+    return rows
+
+
 def checkpoint_folder(value: str | Path, folder: Path = SHIPPED_CHECKPOINTS) -> Path:
-    """What `T2L_CHECKPOINT` / `--checkpoint` name: an existing path as given, else the name of a shipped checkpoint
-    (e.g. t2l-smollm2-135m-sft-S); anything else is an error that lists the shipped names."""
+    """What `T2L_CHECKPOINT` / `--checkpoint` name: a path as given, else (a bare name that is not a folder here) the
+    name of a shipped checkpoint, e.g. t2l-smollm2-135m-sft-S; an unknown bare name is an error listing the shipped
+    names."""
     path = Path(value).expanduser()
-    if path.exists():
+    if path.exists() or len(path.parts) > 1:  # a path: as given (loading it says what is wrong with it)
         return path
     found = shipped_checkpoints(folder)
     if str(value) in found:

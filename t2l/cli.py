@@ -82,16 +82,7 @@ def _cmd_checkpoint_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_checkpoint_list(args: argparse.Namespace) -> int:
-    """The checkpoints shipped with the package: name (what T2L_CHECKPOINT / --checkpoint accept), variant, size."""
-    rows = []
-    for name, folder in assets.shipped_checkpoints().items():
-        meta = json.loads((folder / "hypernet.json").read_text())
-        rows.append({"name": name, "default": name == assets.DEFAULT_CHECKPOINT,
-                     "variant": meta.get("config", {}).get("variant"), "parameters": meta.get("parameters"),
-                     "mb": round(sum(f.stat().st_size for f in folder.glob("*.safetensors")) / 2**20, 1),
-                     "path": str(folder)})
-    print(json.dumps(rows, indent=2))
-    return 0
+    return print(json.dumps(assets.shipped_checkpoint_rows(), indent=2)) or 0  # print's None -> exit status 0
 
 
 def _cmd_checkpoint_index(args: argparse.Namespace) -> int:
@@ -161,12 +152,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # lazy: a subcommand imports only its own stack (`t2l --help` loads no torch)
     from server.app import create_app
     from server.serve import serve
-    if args.checkpoint is not None:  # a bad name fails here, naming the shipped ones, not inside the lifespan
-        try:
-            assets.checkpoint_folder(args.checkpoint)
-        except assets.AssetError as exc:
-            print(f"t2l serve: {exc}", file=sys.stderr)
-            return 2
+    if args.checkpoint is not None:
+        assets.checkpoint_folder(args.checkpoint)  # a bad name fails here, naming the shipped ones
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "engine": args.engine,
                                    "checkpoint": args.checkpoint}.items() if v is not None}
     settings = Settings(**overrides)
@@ -274,8 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head-noise", type=float, default=0.0, help="std of random head weights (0: delta W = 0 for L)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_checkpoint_init)
-    p = ckpt_sub.add_parser("list", help="the checkpoints shipped with the package (L, M, S: docs/variants.md)")
-    p.set_defaults(func=_cmd_checkpoint_list)
+    ckpt_sub.add_parser("list", help="shipped checkpoints (L, M, S)").set_defaults(func=_cmd_checkpoint_list)
     p = ckpt_sub.add_parser("info", help="describe a checkpoint and where it came from")
     p.add_argument("checkpoint", help="a folder or a shipped checkpoint's name (t2l checkpoint list)")
     p.set_defaults(func=_cmd_checkpoint_info)
@@ -379,8 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--engine", choices=["auto", "vllm", "hf"], default=None)
-    p.add_argument("--checkpoint", default=None, help="hypernetwork checkpoint: a folder or a shipped checkpoint's "
-                                                      "name (`t2l checkpoint list`; default: the L variant)")
+    p.add_argument("--checkpoint", default=None, help="a checkpoint folder or shipped name (t2l checkpoint list)")
     p.set_defaults(func=_cmd_serve)
     return parser
 

@@ -51,6 +51,6 @@ def test_a_small_run_over_the_shipped_variants_has_every_figure(tmp_path):
     for row in result["tiers"].values():
         assert len(row["means"]) == 3 and len(row["vs_first"]) == 2 and row["tasks"] > 0
     table = markdown(result)
-    assert table.count("\n| S |") == 1 + len(config.batches) and "heldout_tasks" in table
+    assert table.count("\n| S |") == 2 + len(config.batches) and "heldout_tasks" in table  # + margins row
     assert plot(result, tmp_path / "variants.png").stat().st_size > 10_000
     json.dumps(result)  # the results file is plain JSON

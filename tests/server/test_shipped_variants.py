@@ -49,8 +49,9 @@ def test_a_name_that_is_neither_a_folder_nor_shipped_is_refused_with_the_names(t
     with pytest.raises(AssetError, match="t2l-smollm2-135m-sft-S"):
         checkpoint_folder("t2l-smollm2-135m-sft-XL")
     with pytest.raises(AssetError, match="neither a folder nor a shipped checkpoint"):
-        resolve_checkpoint(Settings(_env_file=None, checkpoint=tmp_path / "absent", home=tmp_path))
-    assert checkpoint_folder(tmp_path) == tmp_path  # an existing folder is taken as given
+        resolve_checkpoint(Settings(_env_file=None, checkpoint="sft-S", home=tmp_path))
+    assert checkpoint_folder(tmp_path) == tmp_path  # a path is taken as given, existing or not (loading it says why)
+    assert checkpoint_folder(tmp_path / "absent") == tmp_path / "absent"
 
 
 @pytest.fixture(scope="module")
