@@ -79,7 +79,7 @@ def bench_checkpoint(path: str, config: VariantBenchConfig) -> dict:
     ckpt = load_checkpoint(path)
     net = ckpt.model.eval()
     encoder = make_encoder(prepare_encoder(ckpt.encoder), ckpt.embedding)
-    weights = sum(f.stat().st_size for f in Path(path).glob("hypernet.safetensors"))
+    weights = (Path(path) / "hypernet.safetensors").stat().st_size
     row = {"path": path, "variant": ckpt.config.variant, "parameters": count_parameters(net),
            "checkpoint_mb": round(weights / 2**20, 2), "steps": ckpt.provenance.get("steps"), "batches": {}}
     for n in config.batches:
