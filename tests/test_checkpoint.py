@@ -269,6 +269,38 @@ def test_index_command_writes_index_plot_and_report_and_restamps_the_digest(tmp_
     assert again == 0 and load_checkpoint(folder).digest == ckpt.digest
 
 
+def test_index_from_another_checkpoint_needs_the_same_encoder_tasks_and_centre(tmp_path, capsys):
+    """`t2l checkpoint index CKPT --from OTHER`: the same run at another step takes OTHER's rows and threshold (no
+    task library needed); a checkpoint trained on other tasks, or centred differently, is refused."""
+    from t2l.cli import main
+
+    names, _, emb = _index_rows()
+    net = tiny_hypernet(tiny_llama())
+    net.set_task_center(torch.randn(net.config.embed_dim, generator=torch.Generator().manual_seed(1)))
+    run = {"config": {"data": "suite", "split": "default", "suite_combos": True, "train_tasks": [],
+                      "bigbench_share": 0.1}}
+    save_checkpoint(tmp_path / "step-800", net, "tiny", "test/hashing", run)
+    write_description_index(tmp_path / "step-800", names, emb, threshold=0.61)
+    later = save_checkpoint(tmp_path / "step-2300", net, "tiny", "test/hashing", run, dtype="float16")
+    assert main(["checkpoint", "index", str(tmp_path / "step-2300"), "--from", str(tmp_path / "step-800")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    source, reused = load_checkpoint(tmp_path / "step-800"), load_checkpoint(tmp_path / "step-2300")
+    assert printed["digest"] == reused.digest != later and printed["threshold"] == 0.61
+    assert reused.description_index.tasks == source.description_index.tasks
+    torch.testing.assert_close(reused.description_index.embeddings, source.description_index.embeddings)
+    assert reused.description_index.threshold == 0.61
+
+    other_tasks = {"config": {**run["config"], "bigbench_share": 0.0}}  # no BIG-bench: no mc ops either
+    save_checkpoint(tmp_path / "suite-only", net, "tiny", "test/hashing", other_tasks)
+    assert main(["checkpoint", "index", str(tmp_path / "suite-only"), "--from", str(tmp_path / "step-800")]) == 2
+    assert "trained on different tasks" in capsys.readouterr().err
+    net.set_task_center(torch.zeros(net.config.embed_dim))
+    save_checkpoint(tmp_path / "uncentred", net, "tiny", "test/hashing", run)
+    assert main(["checkpoint", "index", str(tmp_path / "uncentred"), "--from", str(tmp_path / "step-800")]) == 2
+    assert "task_center" in capsys.readouterr().err
+    assert load_checkpoint(tmp_path / "uncentred").description_index is None  # nothing written
+
+
 def test_expected_accuracy_is_the_weighted_mean_of_the_nearest_measured_tasks(tmp_path):
     """accuracy.json beside the index: a query's expected accuracy comes from its nearest *measured* tasks,
     weighted by similarity; without the file it is None; a bad file is refused."""

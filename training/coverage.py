@@ -15,6 +15,10 @@ Calibration, every description never seen in training:
                                   transfer to them, but their wording is task-like)
 The threshold maximises TPR - FPR (Youden's J) between positives and negatives. Results go to coverage.json and
 coverage.png beside the weights.
+
+`t2l checkpoint index CKPT --from OTHER` (reuse_index) takes OTHER's index instead, for a checkpoint trained on the
+same tasks with the same encoder (the same run at another step) on a machine without the task library: the index
+holds only the encoder's embeddings of the training descriptions, which the hypernetwork does not enter.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import torch
 
 from ground.assets import prepare_encoder
 from hypernet import DescriptionIndex, load_checkpoint, make_encoder, write_description_index, write_task_accuracy
+from hypernet.description_index import INDEX_FILE
 from training.suite.build import registry, tier_tasks, training_tasks
 from training.tasks import bigbench_ready, load_named_tasks, load_split, load_tasks
 
@@ -67,6 +72,52 @@ def training_tasks_of(provenance: dict[str, Any]) -> list:
         raise ValueError(f"the checkpoint names suite tasks the suite no longer has: {missing[:5]}")
     bigbench = load_named_tasks([n for n in names if not n.startswith("suite:")])
     return [suite[n] for n in names if n.startswith("suite:")] + bigbench
+
+
+TASK_CHOICE = ("data", "split", "suite_combos", "train_tasks")  # the SFT config fields that choose the tasks
+
+
+def task_choice(provenance: dict[str, Any]) -> dict[str, Any]:
+    """What decided a checkpoint's training tasks: those config fields, and whether BIG-bench was drawn (it also
+    brings the suite's mc ops). Two checkpoints with equal choices trained on the same tasks; comparing task lists
+    instead would need the BIG-bench cache, which lists the mc ops."""
+    config = provenance.get("config", {})
+    return {**{k: config.get(k) for k in TASK_CHOICE}, "bigbench": bool(config.get("bigbench_share", 0))}
+
+
+def reuse_index(source: Path, target: Path) -> dict[str, Any]:
+    """`target` gets `source`'s description index (same rows, embeddings and threshold; centred on target's own
+    task_center when it is loaded), coverage.json (marked reused) and coverage.png. Refused unless both use the same
+    encoder, were trained on the same tasks and share their task_center."""
+    import shutil
+
+    from safetensors import safe_open
+
+    source, target = Path(source), Path(target)
+    src, dst = load_checkpoint(source), load_checkpoint(target, description_index=False)
+    if src.description_index is None:
+        raise ValueError(f"{source} has no description index to reuse")
+    if (src.encoder, src.embedding.to_dict()) != (dst.encoder, dst.embedding.to_dict()):
+        raise ValueError(f"{source} and {target} embed descriptions differently: the index would not match")
+    if task_choice(src.provenance) != task_choice(dst.provenance):
+        raise ValueError(f"{source} and {target} were trained on different tasks ({task_choice(src.provenance)} vs "
+                         f"{task_choice(dst.provenance)}): run `t2l checkpoint index` without --from")
+    if not torch.allclose(src.model.task_center.float(), dst.model.task_center.float(), atol=1e-3):
+        raise ValueError(f"{source} and {target} centre embeddings differently (task_center): the threshold would "
+                         f"not carry over")
+    index = DescriptionIndex.load(source / INDEX_FILE)
+    with safe_open(str(source / INDEX_FILE), framework="pt") as f:
+        extra = json.loads(f.metadata()["t2l_index"]).get("extra", {})
+    names = [index.tasks[i] for i in index.row_task.tolist()]
+    digest = write_description_index(target, names, index.embeddings, index.threshold,
+                                     {**extra, "reused_from": source.name})
+    before = json.loads((source / COVERAGE_JSON).read_text()) if (source / COVERAGE_JSON).is_file() else {}
+    report = {**before, "checkpoint": str(target), "digest": digest, "rows": len(names), "tasks": len(index.tasks),
+              "threshold": index.threshold, "reused_from": str(source)}
+    (target / COVERAGE_JSON).write_text(json.dumps(report, indent=2) + "\n")
+    if (source / COVERAGE_PNG).is_file():
+        shutil.copyfile(source / COVERAGE_PNG, target / COVERAGE_PNG)
+    return report
 
 
 def training_rows(tasks: Sequence) -> tuple[list[str], list[str]]:
