@@ -280,6 +280,7 @@ class CompletionService:
             raise Unavailable(f"engine could not load the adapter: {exc}", code="engine_error",
                               retry_after=5) from exc
         record.timings["load_ms"] = (time.perf_counter() - started) * 1000
+        await self.adapters.shared(record.key)  # the id it answers with resolves on every replica (and vLLM's)
         return record
 
     async def adapter_for(self, task: str | None, adapter_id: str | None) -> AdapterRecord:

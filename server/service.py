@@ -5,6 +5,9 @@ normalised as the checkpoint's encoder spec says (hypernet.normalize_description
 A miss joins an in-process single flight per key, then takes the cross-replica Redis lock (SET NX), and its
 description joins a micro-batch: misses that arrive within `window_ms` share one encoder call and one HyperLoRA
 forward (paper: all tasks in one pass). Torch work runs in one worker thread, never on the event loop.
+The new adapter goes into the memory tier and its request goes on; the Redis write and the lock release follow in
+a task (`background_publish`), so other replicas wait on the lock until Redis holds it. `shared(key)` waits for that
+write (POST /v1/adapters does, before handing out the id; so does a delete), `settle()` for all of them.
 
 Description-quality signal: when the checkpoint carries a description index, every generated adapter gets its
 coverage (nearest training tasks, score, in_distribution; hypernet.description_index) computed from the embedding
@@ -74,8 +77,12 @@ def adapter_id_for(key: str) -> str:
 class AdapterService:
     def __init__(self, checkpoint: Checkpoint, encoder: TaskEncoder, cache: AdapterCache, base_model: str,
                  window_ms: float = 5.0, max_batch: int = 64, max_chars: int = 2000, lock_ttl_ms: int = 30_000,
-                 metrics: Any = None) -> None:
+                 metrics: Any = None, background_publish: bool = True) -> None:
         self.checkpoint, self.encoder, self.cache, self.base_model = checkpoint, encoder, cache, base_model
+        # A generated adapter is in the memory tier before its request goes on; with background_publish its Redis
+        # write and the lock release follow in a task (bench/results/miss_path.md: off the request's latency).
+        self.background_publish = background_publish
+        self._publishing: dict[str, asyncio.Task] = {}  # key -> its pending Redis write
         self.window_s, self.max_batch, self.max_chars, self.lock_ttl_ms = window_ms / 1000, max_batch, max_chars, \
             lock_ttl_ms
         self.metrics = metrics
@@ -147,7 +154,10 @@ class AdapterService:
 
     async def delete(self, adapter_id: str) -> bool:
         meta = await self.cache.meta(adapter_id)
-        return meta is not None and await self.cache.delete(meta["key"], adapter_id)
+        if meta is None:
+            return False
+        await self.shared(meta["key"])  # a pending Redis write would bring the adapter back after the delete
+        return await self.cache.delete(meta["key"], adapter_id)
 
     async def _from_cache(self, key: str) -> AdapterRecord | None:
         blob, where = await self.cache.get(key)
@@ -198,12 +208,43 @@ class AdapterService:
                 return AdapterRecord(record.id, key, record.adapter, "shared", record.timings)
             adapter, timings = await self._generate_batched(text)
             self._report(adapter_id_for(key), adapter)
-            blob = adapter.to_bytes()
-            await self.cache.put(key, blob, adapter_id_for(key), self._meta(key, adapter))
+            blob, meta = adapter.to_bytes(), self._meta(key, adapter)
+            if self.background_publish:
+                await self.cache.remember(key, blob, adapter_id_for(key), meta)  # this replica serves it from now
+                task = asyncio.get_running_loop().create_task(self._share(key, blob, meta, owner))
+                self._publishing[key] = task
+                task.add_done_callback(lambda done: self._publishing.pop(key, None) if self._publishing.get(key)
+                                       is done else None)
+                owner = ""  # the task releases the lock once Redis holds the adapter
+            else:
+                await self.cache.put(key, blob, adapter_id_for(key), meta)
             self.cache.keep_decoded(key, blob, adapter, adapter_nbytes(adapter))
             return AdapterRecord(adapter_id_for(key), key, adapter, "generated", timings)
         finally:
+            if owner:
+                await self.cache.release(key, owner)
+
+    async def _share(self, key: str, blob: bytes, meta: dict[str, Any], owner: str) -> None:
+        """The Redis half of publishing a generated adapter, after its request: other replicas wait on the lock
+        until the value is there (the cache tier turns Redis failures into its degraded state)."""
+        try:
+            await self.cache.share(key, blob, adapter_id_for(key), meta)
+        except Exception:  # never an unretrieved task exception; the adapter is still served from memory
+            log.exception("adapter %s: writing it to the shared cache failed", adapter_id_for(key))
+        finally:
             await self.cache.release(key, owner)
+
+    async def shared(self, key: str) -> None:
+        """Return once the adapter under `key` is in Redis (if it was being written there), so that its id
+        resolves on every replica: POST /v1/adapters hands the id out, and a delete must not be undone."""
+        task = self._publishing.get(key)
+        if task is not None:
+            await asyncio.wait([task])
+
+    async def settle(self) -> None:
+        """Wait for every background Redis write started so far (tests, benchmarks and shutdown)."""
+        while self._publishing:
+            await asyncio.wait(list(self._publishing.values()))
 
     async def _generate_batched(self, text: str) -> tuple[Adapter, dict[str, float]]:
         """Continuous batching for the hypernet: a miss joins the pending list; one runner drains it in passes of
@@ -282,4 +323,8 @@ class AdapterService:
             self.metrics.count(what, label)
 
     async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self.settle(), 5)  # adapters generated just before shutdown reach Redis
+        except asyncio.TimeoutError:
+            log.warning("%d shared-cache writes still pending at shutdown; dropped", len(self._publishing))
         self._worker.shutdown(wait=False, cancel_futures=True)

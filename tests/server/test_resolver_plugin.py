@@ -34,7 +34,12 @@ def smol_adapter(redis_client, tmp_path_factory):
                     head_noise=0.002)
     service = AdapterService(load_checkpoint(folder), HashingEncoder(dim=384),
                              TieredCache(MemoryCache(2**26), RedisCache(REDIS_URL)), DEFAULT_BASE_MODEL)
-    return asyncio.run(service.get_or_create("Answer with the antonym of the given word."))
+    async def stored():
+        record = await service.get_or_create("Answer with the antonym of the given word.")
+        await service.settle()  # in Redis before the loop ends (the write follows the request)
+        return record
+
+    return asyncio.run(stored())
 
 
 def test_entry_point_is_declared():

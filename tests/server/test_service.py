@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from hypernet import Adapter
-from server.cache import BLOB_PREFIX, LOCK_PREFIX, MemoryCache, RedisCache, TieredCache
+from server.cache import BLOB_PREFIX, LOCK_PREFIX, META_PREFIX, MemoryCache, RedisCache, TieredCache
 from server.metrics import Metrics
 from server.service import AdapterService, adapter_id_for
 from tests.helpers import HashingEncoder
@@ -85,6 +85,7 @@ def test_second_replica_gets_the_adapter_from_redis(checkpoint, redis_client):
     async def go():
         first, second = replica(checkpoint), replica(checkpoint)
         made = await first.get_or_create("Replica sharing task.")
+        await first.shared(made.key)  # the Redis write follows the request; test_background_* cover the window
         got = await second.get_or_create("Replica sharing task.")
         again = await second.get_or_create("Replica sharing task.")
         meta = await second.by_id(made.id)
@@ -143,6 +144,83 @@ def test_a_replica_that_gets_the_lock_after_the_holder_finished_does_not_generat
     assert first.source == "generated" and second.source != "generated" and second.id == first.id
 
 
+def _hold_share(service: AdapterService) -> asyncio.Event:
+    """Hold `service`'s Redis write of a generated adapter (its background publish) until the event is set."""
+    release = asyncio.Event()
+    share = service.cache.share
+
+    async def held(*args):
+        await release.wait()
+        return await share(*args)
+
+    service.cache.share = held
+    return release
+
+
+def test_background_publish_serves_first_and_other_replicas_wait_for_the_write(checkpoint, redis_client):
+    """Issue #25: the request returns with the adapter in memory while its Redis write is still pending; the lock
+    stays held until the write is done, so a replica asking meanwhile waits and takes the value (no second
+    generation), and the lock is gone once Redis holds the adapter."""
+    text = "Background publish: served first, shared after."
+
+    async def go():
+        a, b = replica(checkpoint), replica(checkpoint)
+        release = _hold_share(a)
+        made = await a.get_or_create(text)
+        pending = redis_client.get(BLOB_PREFIX + made.key), redis_client.get(LOCK_PREFIX + made.key)
+        hit = await a.get_or_create(text)
+        waiting = asyncio.create_task(b.get_or_create(text))
+        await asyncio.sleep(0.1)
+        blocked = not waiting.done()
+        release.set()
+        other = await waiting
+        await a.settle()
+        done = redis_client.get(BLOB_PREFIX + made.key), redis_client.get(LOCK_PREFIX + made.key)
+        return a, b, made, pending, hit, blocked, other, done
+
+    a, b, made, pending, hit, blocked, other, done = run(go())
+    assert made.source == "generated" and pending[0] is None and pending[1] is not None
+    assert hit.source == "memory" and hit.adapter is made.adapter
+    assert blocked and other.source == "shared" and other.id == made.id and (a.batches_run, b.batches_run) == (1, 0)
+    assert Adapter.from_bytes(done[0]).a[0].equal(made.adapter.a[0]) and done[1] is None
+
+
+def test_deleting_during_the_background_write_leaves_nothing_behind(checkpoint, redis_client):
+    """A delete waits for the adapter's pending Redis write; otherwise the write would bring it back."""
+    text = "Background publish: deleted while its write is pending."
+
+    async def go():
+        a = replica(checkpoint)
+        release = _hold_share(a)
+        made = await a.get_or_create(text)
+        deleting = asyncio.create_task(a.delete(made.id))
+        await asyncio.sleep(0.1)
+        blocked = not deleting.done()
+        release.set()
+        return made, blocked, await deleting
+
+    made, blocked, deleted = run(go())
+    assert blocked and deleted
+    assert redis_client.get(BLOB_PREFIX + made.key) is None and redis_client.get(META_PREFIX + made.id) is None
+
+
+def test_close_finishes_pending_writes_and_inline_publish_writes_before_returning(checkpoint, redis_client):
+    async def go():
+        a = replica(checkpoint)
+        release = _hold_share(a)
+        made = await a.get_or_create("Background publish: generated just before shutdown.")
+        asyncio.get_running_loop().call_later(0.1, release.set)
+        await a.close()
+        after_close = redis_client.get(BLOB_PREFIX + made.key)
+        inline = replica(checkpoint, background_publish=False)
+        direct = await inline.get_or_create("Inline publish: in Redis when the request returns.")
+        return after_close, direct, redis_client.get(BLOB_PREFIX + direct.key), dict(inline._publishing)
+
+    after_close, direct, stored, pending = run(go())
+    assert after_close is not None
+    assert direct.source == "generated" and stored is not None and pending == {}
+
+
 def test_waiters_on_an_expired_lock_generate_once(checkpoint, redis_client):
     """A holder that died leaves its lock until it expires; of the replicas waiting on it, one generates and the
     others take its value (before the fix each waiter generated once the deadline passed)."""
@@ -178,10 +256,13 @@ def test_corrupt_redis_entry_is_regenerated(checkpoint, redis_client):
     async def go():
         service = replica(checkpoint, metrics=metrics)
         made = await service.get_or_create("Corruption victim.")
+        await service.shared(made.key)  # the Redis write follows the request (background_publish)
         blob = redis_client.get(BLOB_PREFIX + made.key)
         redis_client.set(BLOB_PREFIX + made.key, blob[:-10])  # truncated
         fresh = replica(checkpoint, metrics=metrics)
-        return made, await fresh.get_or_create("Corruption victim.")
+        again = await fresh.get_or_create("Corruption victim.")
+        await fresh.settle()
+        return made, again
 
     made, again = run(go())
     assert again.source == "generated" and again.id == made.id
@@ -212,6 +293,7 @@ def test_redis_down_degrades_to_memory_and_recovers(checkpoint, tmp_path):
                 if health["state"] == "redis":
                     break
             made = await service.get_or_create("Outage task two.")
+            await service.shared(made.key)
             state_up = service.cache.state
             in_redis = await service.cache.redis.get(made.key)
         finally:
