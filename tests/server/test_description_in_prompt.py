@@ -17,7 +17,9 @@ RAW_TASK = "  Answer with the   antonym of the\n given word. "  # normalises to 
 
 @pytest.fixture(scope="module")
 def live_on(fast_parts, redis_client, tmp_path_factory):
-    with fast_serving(fast_parts, tmp_path_factory.mktemp("dip"), description_in_prompt=True) as client:
+    # the user-turn form (T2L_DESCRIPTION_PLACEMENT=user; the served default is system, tested below on its own)
+    with fast_serving(fast_parts, tmp_path_factory.mktemp("dip"), description_in_prompt=True,
+                      description_placement="user") as client:
         yield client
 
 
@@ -124,15 +126,16 @@ def test_the_system_placement_puts_the_description_in_the_system_message(svc_on)
     assert TASK in text and f"{TASK}\n\nhot" not in text and text.index(TASK) < text.index("hot")
 
 
-def test_settings_placement_defaults_to_the_user_turn_and_refuses_others(monkeypatch):
+def test_settings_placement_defaults_to_the_system_message_and_refuses_others(monkeypatch):
+    """The default follows the everyday set on the default checkpoint (docs/everyday.md): system 41.5%, user 37.2%."""
     from pydantic import ValidationError
 
     from server.settings import Settings
 
     monkeypatch.delenv("T2L_DESCRIPTION_PLACEMENT", raising=False)
-    assert Settings(_env_file=None).description_placement == "user"
-    monkeypatch.setenv("T2L_DESCRIPTION_PLACEMENT", "system")
     assert Settings(_env_file=None).description_placement == "system"
+    monkeypatch.setenv("T2L_DESCRIPTION_PLACEMENT", "user")
+    assert Settings(_env_file=None).description_placement == "user"
     monkeypatch.setenv("T2L_DESCRIPTION_PLACEMENT", "assistant")
     with pytest.raises(ValidationError):
         Settings(_env_file=None)

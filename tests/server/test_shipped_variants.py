@@ -1,4 +1,5 @@
-"""The checkpoints shipped with the package: L (the default) and the optional M and S (issue #26, docs/variants.md).
+"""The checkpoints shipped with the package: L trained longer (the default, issue #21), L at 800 steps and the
+optional M and S trained as that one was (issue #26, docs/variants.md).
 Each loads with the digest its hypernet.json records, is the variant its name says, keeps every file under 25 MB,
 carries its description index and measured accuracy, is chosen by name through T2L_CHECKPOINT, and serves one
 adapter through the service (FakeEngine, the real MiniLM encoder and SmolLM2 tokenizer) that equals a direct
@@ -22,12 +23,13 @@ from tests.server.conftest import fast_serving
 from tests.server.fake_engine import FakeEngine
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = {"t2l-smollm2-135m-sft-L": "L", "t2l-smollm2-135m-sft-M": "M", "t2l-smollm2-135m-sft-S": "S"}
+SHIPPED = {"t2l-smollm2-135m-sft-L-long": "L", "t2l-smollm2-135m-sft-L": "L", "t2l-smollm2-135m-sft-M": "M",
+           "t2l-smollm2-135m-sft-S": "S"}
 
 
-def test_the_three_variants_ship_and_l_stays_the_default(tmp_path):
+def test_the_shipped_checkpoints_and_the_long_trained_l_is_the_default(tmp_path):
     assert set(shipped_checkpoints()) == set(SHIPPED)
-    assert DEFAULT_CHECKPOINT == "t2l-smollm2-135m-sft-L" and shipped_checkpoint().name == DEFAULT_CHECKPOINT
+    assert DEFAULT_CHECKPOINT == "t2l-smollm2-135m-sft-L-long" and shipped_checkpoint().name == DEFAULT_CHECKPOINT
     assert resolve_checkpoint(Settings(_env_file=None, home=tmp_path)).name == DEFAULT_CHECKPOINT
 
 
