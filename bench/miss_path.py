@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,16 @@ class MissPathConfig(ConfigFile):
     out: str = "bench/results/miss_path.json"  # results file (.md beside it)
 
 
+@contextmanager
+def clocked(record: dict[str, list[float]], name: str):
+    """Append the block's wall time (ms) to record[name]."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        record[name].append((time.perf_counter() - started) * 1000)
+
+
 class TimedCache:
     """The service's cache with each call timed (ms per method name, in call order) and nothing else changed."""
 
@@ -49,19 +60,13 @@ class TimedCache:
             return value
         if asyncio.iscoroutinefunction(value):
             async def timed_async(*args, **kwargs):
-                started = time.perf_counter()
-                try:
+                with clocked(self._record, name):
                     return await value(*args, **kwargs)
-                finally:
-                    self._record[name].append((time.perf_counter() - started) * 1000)
             return timed_async
 
         def timed(*args, **kwargs):
-            started = time.perf_counter()
-            try:
+            with clocked(self._record, name):
                 return value(*args, **kwargs)
-            finally:
-                self._record[name].append((time.perf_counter() - started) * 1000)
         return timed
 
 
@@ -83,11 +88,8 @@ async def measure(config: MissPathConfig, checkpoint, encoder) -> dict:
     original = Adapter.to_bytes
 
     def timed_to_bytes(self):
-        started = time.perf_counter()
-        try:
+        with clocked(calls, "to_bytes"):
             return original(self)
-        finally:
-            calls["to_bytes"].append((time.perf_counter() - started) * 1000)
     Adapter.to_bytes = timed_to_bytes
     stamp = f"{time.time():.0f}"
     try:

@@ -126,6 +126,7 @@ class DescriptionIndex:
         self.center = None if center is None or not center.any() else center.detach().float().cpu()
         self._unit = _centred_unit(self.embeddings, self.center)
         self.accuracy: dict[str, float] = {}  # task -> measured exact match (%); set_accuracy fills it
+        self.extra: dict[str, Any] = {}  # what its writer recorded beside it (save's `extra`); load fills it
         self._measured = torch.zeros(len(self.tasks), dtype=torch.bool)
 
     def set_accuracy(self, accuracy: dict[str, float]) -> None:
@@ -205,7 +206,9 @@ class DescriptionIndex:
             raise
         except Exception as exc:  # safetensors, JSON and index errors all mean "not a usable index"
             raise DescriptionIndexError(f"{path} is not a readable description index: {exc}") from exc
-        return cls(names, embeddings, threshold, center)
+        index = cls(names, embeddings, threshold, center)
+        index.extra = dict(meta.get("extra") or {})
+        return index
 
 
 def write_accuracy(folder: str | os.PathLike, accuracy: dict[str, float], source: dict[str, Any]) -> Path:

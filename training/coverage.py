@@ -35,7 +35,6 @@ import torch
 
 from ground.assets import prepare_encoder
 from hypernet import DescriptionIndex, load_checkpoint, make_encoder, write_description_index, write_task_accuracy
-from hypernet.description_index import INDEX_FILE
 from training.suite.build import registry, tier_tasks, training_tasks
 from training.tasks import bigbench_ready, load_named_tasks, load_split, load_tasks
 
@@ -91,11 +90,10 @@ def reuse_index(source: Path, target: Path) -> dict[str, Any]:
     encoder, were trained on the same tasks and share their task_center."""
     import shutil
 
-    from safetensors import safe_open
-
     source, target = Path(source), Path(target)
     src, dst = load_checkpoint(source), load_checkpoint(target, description_index=False)
-    if src.description_index is None:
+    index = src.description_index  # embeddings as written (not centred), threshold and the writer's record
+    if index is None:
         raise ValueError(f"{source} has no description index to reuse")
     if (src.encoder, src.embedding.to_dict()) != (dst.encoder, dst.embedding.to_dict()):
         raise ValueError(f"{source} and {target} embed descriptions differently: the index would not match")
@@ -105,12 +103,9 @@ def reuse_index(source: Path, target: Path) -> dict[str, Any]:
     if not torch.allclose(src.model.task_center.float(), dst.model.task_center.float(), atol=1e-3):
         raise ValueError(f"{source} and {target} centre embeddings differently (task_center): the threshold would "
                          f"not carry over")
-    index = DescriptionIndex.load(source / INDEX_FILE)
-    with safe_open(str(source / INDEX_FILE), framework="pt") as f:
-        extra = json.loads(f.metadata()["t2l_index"]).get("extra", {})
     names = [index.tasks[i] for i in index.row_task.tolist()]
     digest = write_description_index(target, names, index.embeddings, index.threshold,
-                                     {**extra, "reused_from": source.name})
+                                     {**index.extra, "reused_from": source.name})
     before = json.loads((source / COVERAGE_JSON).read_text()) if (source / COVERAGE_JSON).is_file() else {}
     report = {**before, "checkpoint": str(target), "digest": digest, "rows": len(names), "tasks": len(index.tasks),
               "threshold": index.threshold, "reused_from": str(source)}
